@@ -1,0 +1,1058 @@
+"""Benchmark runner: runs every implementation of a suite, aggregates, writes BENCHMARKS.md.
+
+How to run (from the repository root, with the venv's Python)::
+
+    .venv/bin/python benchmarks/run.py                  # full sizes, 3 repeats
+    .venv/bin/python benchmarks/run.py --quick --out -  # n=1000, 1 repeat, no markdown
+    .venv/bin/python benchmarks/run.py --setup          # install Erlang first (beam/setup.sh)
+    .venv/bin/python benchmarks/run.py --only spawn,call --impl trouper,beam --repeats 5
+    .venv/bin/python -m benchmarks.run --quick          # also works as a module
+
+Design
+------
+*Implementations are separate programs.* Each one runs ONE measurement per invocation,
+in a fresh OS process (so RSS figures are clean), and prints JSON lines on stdout::
+
+    {"impl": "trio-task", "bench": "spawn", "n": 1000, "metric": "spawn_rate",
+     "value": 41234.5, "unit": "1/s"}
+
+Diagnostics go to stderr. The command lines are (``<bench> <n>`` appended):
+
+* ``trouper``:   ``python benchmarks/actors_trouper.py`` (PYTHONPATH gets ``src``)
+* ``trio-task``: ``python benchmarks/actors_trio.py`` (naive one-trio-task-per-process baseline)
+* ``beam``:      ``bash benchmarks/beam/run_beam.sh`` (needs ``erl``; ``--setup`` installs it)
+
+``python`` is the interpreter running this script. A run *succeeds* when the program
+exits 0 and printed every metric the bench defines, for the right impl/bench/n; it
+*times out* after ``--timeout`` seconds (the whole process group is killed); anything else
+*fails*. Once an (impl, bench) timed out at some n, larger n for it are not attempted and
+are reported as timeouts too. An implementation whose program is absent is reported as
+missing, and beam without ``erl`` as skipped; neither is a failure.
+
+*Suites.* A :class:`Suite` is a set of benches (with their metrics and sizes), the
+implementations to compare, and the targets of the reference implementation (trouper).
+This file defines the ``actors`` suite; later suites (supervision, pubsub, websockets)
+add a ``Suite`` to :data:`SUITES` and reuse the runner, the aggregation and the renderer.
+
+*Scheduling.* For each repeat, for each (bench, n), every implementation runs once, in
+an order rotated per repeat, so machine noise hits all implementations alike. Runs are
+strictly sequential (the machine is small; never two heavy measurements at once).
+
+*Aggregation.* Per (bench, n, impl, metric): median, min and max over the successful
+repeats.
+
+*Output.* A plain-text table on stdout; JSON (``--json``, default
+``benchmarks/results/latest.json``, or ``quick.json`` with ``--quick``; ``-`` to skip);
+and, unless ``--quick`` or ``--out -``, the markdown file (default ``BENCHMARKS.md``).
+The runner regenerates only the sections of the suites it ran; each section is delimited
+by ``<!-- suite:NAME -->`` ... ``<!-- /suite:NAME -->`` and the rest of the file is
+left untouched.
+
+*Exit status.* 0 when every run of every present implementation succeeded; 1 when a run
+failed (with ``--quick`` a timeout also counts as a failure, since n=1000 must never time
+out); 2 on bad arguments. With ``--strict`` a missing or skipped implementation is a
+failure too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO_ROOT / "benchmarks"
+REFERENCE_IMPL = "trouper"
+DEFAULT_TIMEOUT_S = 180.0
+QUICK_N = 1000
+
+Status = Literal["ok", "failed", "timeout", "skipped"]
+Availability = Literal["present", "missing", "skipped"]
+
+
+# --- model -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A measured quantity. ``higher_is_better`` decides how ratios are phrased."""
+
+    name: str
+    unit: str
+    higher_is_better: bool | None  # None: unknown (a metric only some implementation reports)
+    better: str = "better"  # word for "the reference is better", e.g. "faster", "smaller"
+    worse: str = "worse"
+
+    @property
+    def direction(self) -> str:
+        if self.higher_is_better is None:
+            return "extra"
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    description: str
+    metrics: tuple[str, ...]
+    full_sizes: tuple[int, ...]
+    only_impls: frozenset[str] | None = None  # None: every implementation of the suite
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal for the reference implementation, checked on the median."""
+
+    bench: str
+    metric: str
+    op: Literal[">=", "<="]
+    threshold: float
+    label: str
+    sizes: frozenset[int] | None = None  # only at these n; None: any n >= min_n
+    min_n: int = 0
+
+    def applies(self, bench: str, metric: str, n: int) -> bool:
+        if (bench, metric) != (self.bench, self.metric):
+            return False
+        return n in self.sizes if self.sizes is not None else n >= self.min_n
+
+    def met(self, value: float) -> bool:
+        return value >= self.threshold if self.op == ">=" else value <= self.threshold
+
+
+@dataclass(frozen=True)
+class Impl:
+    """How to invoke one implementation. ``argv`` gets ``<bench> <n>`` appended."""
+
+    name: str
+    argv: tuple[str, ...]
+    program: Path  # must exist, else the implementation is "missing"
+    needs: tuple[str, ...] = ()  # executables that must be on PATH, else "skipped"
+    hint: str = ""  # printed when skipped
+    env: Mapping[str, str] = field(default_factory=dict)
+    # bench -> {row n: n actually run (None: not run)}; absent: row n as is
+    sizes: Mapping[str, Mapping[int, int | None]] = field(default_factory=dict)
+
+    def availability(self) -> tuple[Availability, str]:
+        if not self.program.exists():
+            return "missing", f"{self.program.relative_to(REPO_ROOT)} does not exist"
+        for exe in self.needs:
+            if shutil.which(exe) is None:
+                return "skipped", f"`{exe}` not found on PATH. {self.hint}".strip()
+        return "present", ""
+
+    def n_for(self, bench: str, row_n: int) -> int | None:
+        return self.sizes.get(bench, {}).get(row_n, row_n)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    title: str
+    description: str
+    metrics: Mapping[str, Metric]
+    benches: tuple[Bench, ...]
+    impls: tuple[Impl, ...]
+    targets: tuple[Target, ...] = ()
+    reference: str = REFERENCE_IMPL
+
+    def metric(self, name: str, unit: str = "") -> Metric:
+        return self.metrics.get(name) or Metric(name, unit, None)
+
+    def bench(self, name: str) -> Bench:
+        return next(b for b in self.benches if b.name == name)
+
+    def impls_for(self, bench: Bench, selected: Sequence[str]) -> list[str]:
+        return [
+            i.name
+            for i in self.impls
+            if i.name in selected and (bench.only_impls is None or i.name in bench.only_impls)
+        ]
+
+
+# --- the actors suite --------------------------------------------------------------------
+
+RATE = "1/s"
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("spawn_rate", RATE, True, "faster", "slower"),
+        Metric("bytes_per_process", "B", False, "smaller", "larger"),
+        Metric("teardown_s", "s", False, "faster", "slower"),
+        Metric("fanout_s", "s", False, "faster", "slower"),
+        Metric("round_trips_per_s", RATE, True, "faster", "slower"),
+        Metric("calls_per_s", RATE, True, "faster", "slower"),
+        Metric("msgs_per_s", RATE, True, "faster", "slower"),
+        # Reported by beam only: erlang:memory(total) growth per process.
+        Metric("erlang_bytes_per_process", "B", False, "smaller", "larger"),
+    )
+}
+
+SPAWN_METRICS = ("spawn_rate", "bytes_per_process", "teardown_s")
+SPAWN_SIZES = (100_000, 1_000_000, 2_000_000)
+MSG_SIZES = (1_000_000,)
+
+PYTHON_ENV = {
+    "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")])
+    )
+}
+
+ACTORS = Suite(
+    name="actors",
+    title="Actors",
+    description=(
+        "Raw actor-runtime costs: spawning, messaging, request/reply. `trouper` is this "
+        "project's runtime; `beam` is Erlang/OTP (plain processes and `!`, `gen_server:call` "
+        "for `call`); `trio-task` is the naive baseline, one trio task per process with an "
+        "unbounded `trio.open_memory_channel` as mailbox, all tasks in one nursery "
+        "(`benchmarks/actors_trio.py`)."
+    ),
+    metrics=METRICS,
+    benches=(
+        Bench(
+            "spawn",
+            "Spawn n idle processes; RSS growth per process; kill them all and wait until gone.",
+            SPAWN_METRICS,
+            SPAWN_SIZES,
+        ),
+        Bench(
+            "spawn_hibernated",
+            "As `spawn`, with every process hibernated (BEAM only: its smallest idle process).",
+            SPAWN_METRICS,
+            SPAWN_SIZES,
+            only_impls=frozenset({"beam"}),
+        ),
+        Bench(
+            "fanout",
+            "n idle processes (spawn not timed); one message to each; time until every "
+            "handler ran.",
+            ("fanout_s",),
+            (100_000, 1_000_000),
+        ),
+        Bench(
+            "pingpong",
+            "Two processes bounce a message n round trips.",
+            ("round_trips_per_s",),
+            MSG_SIZES,
+        ),
+        Bench(
+            "call",
+            "n sequential request/reply calls from one process to a server process.",
+            ("calls_per_s",),
+            MSG_SIZES,
+        ),
+        Bench(
+            "send_1to1", "One sender, one receiver counting n messages.", ("msgs_per_s",), MSG_SIZES
+        ),
+        Bench(
+            "send_nto1",
+            "100 senders, n/100 messages each, one receiver.",
+            ("msgs_per_s",),
+            MSG_SIZES,
+        ),
+    ),
+    impls=(
+        Impl(
+            "trouper",
+            (sys.executable, str(BENCH_DIR / "actors_trouper.py")),
+            BENCH_DIR / "actors_trouper.py",
+            env=PYTHON_ENV,
+        ),
+        Impl(
+            "beam",
+            ("bash", str(BENCH_DIR / "beam" / "run_beam.sh")),
+            BENCH_DIR / "beam" / "run_beam.sh",
+            needs=("erl",),
+            hint="Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+        ),
+        Impl(
+            "trio-task",
+            (sys.executable, str(BENCH_DIR / "actors_trio.py")),
+            BENCH_DIR / "actors_trio.py",
+            env=PYTHON_ENV,
+            # 1M tasks take ~70 s to spawn and ~60 s to cancel and ~6 GiB at peak here;
+            # 2M would only add a timeout and 12 GiB of memory pressure.
+            sizes={"spawn": {2_000_000: None}},
+        ),
+    ),
+    targets=(
+        Target("spawn", "bytes_per_process", "<=", 1024, "<= 1,024 B", min_n=100_000),
+        Target("spawn", "spawn_rate", ">=", 2_000_000 / 6, "2M in <= 6 s", frozenset({2_000_000})),
+        Target("spawn", "teardown_s", "<=", 10, "<= 10 s", frozenset({2_000_000})),
+        Target("fanout", "fanout_s", "<=", 0.6, "<= 0.6 s", frozenset({1_000_000})),
+        Target("pingpong", "round_trips_per_s", ">=", 1_000_000, ">= 1,000,000/s"),
+        Target("call", "calls_per_s", ">=", 150_000, ">= 150,000/s"),
+    ),
+)
+
+SUITES: dict[str, Suite] = {s.name: s for s in (ACTORS,)}
+
+
+# --- running -----------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One invocation of one implementation."""
+
+    suite: str
+    impl: str
+    bench: str
+    row_n: int  # the table row
+    n: int  # the n actually run
+    repeat: int
+    status: Status
+    wall_s: float = 0.0
+    values: dict[str, float] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Kill the child's whole process group (e.g. bash and the erl under it)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
+def parse_output(
+    stdout: str, impl: str, bench: Bench, n: int
+) -> tuple[dict[str, float], dict[str, str], list[str]]:
+    """Collect metric values from JSON lines; return (values, units, problems)."""
+    values: dict[str, float] = {}
+    units: dict[str, str] = {}
+    problems: list[str] = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            problems.append(f"unparseable line: {line[:200]}")
+            continue
+        if not isinstance(record, dict) or "metric" not in record:
+            continue
+        got = (record.get("impl"), record.get("bench"), record.get("n"))
+        if got != (impl, bench.name, n):
+            problems.append(f"line for {got}, expected {(impl, bench.name, n)}: {line[:200]}")
+            continue
+        value = record.get("value")
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+        ):
+            problems.append(f"bad value: {line[:200]}")
+            continue
+        values[str(record["metric"])] = float(value)
+        units[str(record["metric"])] = str(record.get("unit", ""))
+    missing = [m for m in bench.metrics if m not in values]
+    if missing:
+        problems.append(f"missing metrics: {', '.join(missing)}")
+    return values, units, problems
+
+
+def run_once(
+    suite: Suite, impl: Impl, bench: Bench, row_n: int, n: int, repeat: int, timeout: float
+) -> Run:
+    cmd = [*impl.argv, bench.name, str(n)]
+    env = {**os.environ, **impl.env}
+    run = Run(suite.name, impl.name, bench.name, row_n, n, repeat, "failed")
+    start = time.perf_counter()
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        run.error = f"cannot start {shlex.join(cmd)}: {exc}"
+        return run
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        stdout, stderr = proc.communicate()
+        run.wall_s = time.perf_counter() - start
+        run.status = "timeout"
+        # Keep the metrics printed before the limit (e.g. spawn_rate before teardown_s).
+        run.values, run.units, _ = parse_output(stdout, impl.name, bench, n)
+        run.error = f"not finished within {timeout:g} s"
+        return run
+    except BaseException:  # e.g. Ctrl-C: do not leave a multi-GiB child behind
+        _kill_group(proc)
+        proc.wait()
+        raise
+    run.wall_s = time.perf_counter() - start
+    run.values, run.units, problems = parse_output(stdout, impl.name, bench, n)
+    if proc.returncode != 0:
+        problems.insert(0, f"exit status {proc.returncode}")
+    if problems:
+        run.error = "; ".join(problems) + (f"\nstderr:\n{_tail(stderr)}" if stderr.strip() else "")
+    else:
+        run.status = "ok"
+    return run
+
+
+@dataclass(frozen=True)
+class Plan:
+    suite: Suite
+    benches: list[Bench]
+    impls: list[Impl]
+    sizes: Mapping[str, tuple[int, ...]]  # bench -> row sizes
+    repeats: int
+    timeout: float
+
+
+def execute(plan: Plan, log: Callable[[str], None]) -> list[Run]:
+    """Run the plan: repeats outermost, implementations interleaved (order rotated)."""
+    runs: list[Run] = []
+    timed_out: dict[tuple[str, str], int] = {}  # (impl, bench) -> smallest n that timed out
+    jobs = [
+        (bench, row_n, impl)
+        for bench in plan.benches
+        for row_n in plan.sizes[bench.name]
+        for impl in plan.impls
+        if bench.only_impls is None or impl.name in bench.only_impls
+    ]
+    total = len(jobs) * plan.repeats
+    done = 0
+    for repeat in range(plan.repeats):
+        for bench in plan.benches:
+            for row_n in plan.sizes[bench.name]:
+                impls = [
+                    i for i in plan.impls if bench.only_impls is None or i.name in bench.only_impls
+                ]
+                shift = repeat % len(impls) if impls else 0
+                for impl in impls[shift:] + impls[:shift]:
+                    done += 1
+                    n = impl.n_for(bench.name, row_n)
+                    label = (
+                        f"[{done}/{total}] repeat {repeat + 1} {bench.name} n={row_n:,} {impl.name}"
+                    )
+                    if n is None:
+                        runs.append(
+                            Run(
+                                plan.suite.name,
+                                impl.name,
+                                bench.name,
+                                row_n,
+                                row_n,
+                                repeat,
+                                "skipped",
+                                error="size not run for this implementation",
+                            )
+                        )
+                        log(f"{label}: skipped (size not run for this implementation)")
+                        continue
+                    limit = timed_out.get((impl.name, bench.name))
+                    if limit is not None and n >= limit:
+                        run = Run(
+                            plan.suite.name,
+                            impl.name,
+                            bench.name,
+                            row_n,
+                            n,
+                            repeat,
+                            "timeout",
+                            error=f"not attempted: n={limit:,} already timed out",
+                        )
+                        runs.append(run)
+                        log(f"{label}: timeout (not attempted, n={limit:,} timed out)")
+                        continue
+                    run = run_once(plan.suite, impl, bench, row_n, n, repeat, plan.timeout)
+                    runs.append(run)
+                    if run.status == "timeout":
+                        timed_out[(impl.name, bench.name)] = n
+                    detail = ", ".join(
+                        f"{m}={fmt_value(v, plan.suite.metric(m))}" for m, v in run.values.items()
+                    )
+                    log(
+                        f"{label}: {run.status} in {run.wall_s:.1f}s"
+                        + (f" ({detail})" if detail else "")
+                    )
+                    if run.status == "failed":
+                        log("    " + run.error.replace("\n", "\n    "))
+    return runs
+
+
+# --- aggregation -------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """One implementation's result for one (bench, row n, metric)."""
+
+    status: Status | Availability
+    n: int
+    median: float | None = None
+    min: float | None = None
+    max: float | None = None
+    values: list[float] = field(default_factory=list)
+    ok_runs: int = 0
+    runs: int = 0
+
+
+def metric_names(bench: Bench, runs: Iterable[Run]) -> list[str]:
+    """The bench's metrics, then any extra metric some implementation reported."""
+    names = list(bench.metrics)
+    for run in runs:
+        if run.bench == bench.name:
+            names += [m for m in run.values if m not in names]
+    return names
+
+
+def aggregate(runs: Iterable[Run], suite: Suite) -> dict[tuple[str, int, str, str], Cell]:
+    """Return {(bench, row_n, metric, impl): Cell} over the runs of the present implementations."""
+    grouped: dict[tuple[str, int, str], list[Run]] = {}
+    for run in runs:
+        grouped.setdefault((run.bench, run.row_n, run.impl), []).append(run)
+    cells: dict[tuple[str, int, str, str], Cell] = {}
+    for (bench_name, row_n, impl), group in grouped.items():
+        for metric in metric_names(suite.bench(bench_name), group):
+            # Values of a timed-out run are kept: they were printed before the limit.
+            values = [
+                r.values[metric] for r in group if r.status != "failed" and metric in r.values
+            ]
+            cell = Cell("ok", group[0].n, values=values, ok_runs=len(values), runs=len(group))
+            if values:
+                cell.median, cell.min, cell.max = (
+                    statistics.median(values),
+                    min(values),
+                    max(values),
+                )
+            else:
+                statuses = {r.status for r in group}
+                cell.status = next(s for s in ("failed", "timeout", "skipped") if s in statuses)
+            cells[(bench_name, row_n, metric, impl)] = cell
+    return cells
+
+
+def ratio_text(ref: Cell | None, other: Cell | None, metric: Metric) -> str:
+    """``trouper/other`` medians, phrased so the better direction is unambiguous."""
+    if ref is None or other is None or ref.median is None or other.median is None:
+        return ""
+    if metric.higher_is_better is None:
+        return ""
+    if other.median == 0 or ref.median == 0:
+        return "n/a"
+    ratio = ref.median / other.median
+    better = ratio >= 1 if metric.higher_is_better else ratio <= 1
+    factor = max(ratio, 1 / ratio)
+    return f"{ratio:.2f} ({factor:.1f}x {metric.better if better else metric.worse})"
+
+
+def fmt_value(value: float, metric: Metric | None) -> str:
+    unit = metric.unit if metric else ""
+    if unit == "s":
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def fmt_cell(cell: Cell | None, metric: Metric, row_n: int) -> str:
+    if cell is None:
+        return "-"
+    if cell.median is None or cell.min is None or cell.max is None:
+        return cell.status
+    text = fmt_value(cell.median, metric)
+    if cell.ok_runs > 1:
+        text += f" ({fmt_value(cell.min, metric)}-{fmt_value(cell.max, metric)})"
+    notes = []
+    if cell.n != row_n:
+        notes.append(f"n={cell.n:,}")
+    if cell.ok_runs < cell.runs:
+        notes.append(f"{cell.ok_runs}/{cell.runs} ok")
+    return text + (f" [{'; '.join(notes)}]" if notes else "")
+
+
+def target_text(
+    suite: Suite, bench: str, row_n: int, metric: str, ref: Cell | None
+) -> tuple[str, bool | None]:
+    """Return (text, met) for the reference implementation; ("", None) if no target."""
+    for target in suite.targets:
+        if target.applies(bench, metric, row_n):
+            if ref is None or ref.median is None:
+                return f"{target.label}: not measured", None
+            met = target.met(ref.median)
+            return f"{target.label}: {'met' if met else 'NOT met'}", met
+    return "", None
+
+
+# --- reporting ---------------------------------------------------------------------------
+
+
+@dataclass
+class SuiteReport:
+    suite: Suite
+    plan: Plan
+    runs: list[Run]
+    cells: dict[tuple[str, int, str, str], Cell]
+    availability: dict[str, tuple[Availability, str]]
+    machine: dict[str, str]
+    command: str
+    date: str
+
+    def impl_names(self) -> list[str]:
+        return [i.name for i in self.plan.impls]
+
+    def rows(self) -> Iterable[tuple[Bench, int, Metric, list[str]]]:
+        """(bench, row n, metric, implementations shown) in table order."""
+        shown_all = [i.name for i in self.suite.impls if i.name in self.availability]
+        units = {m: u for r in self.runs for m, u in r.units.items()}
+        for bench in self.plan.benches:
+            shown = self.suite.impls_for(bench, shown_all)
+            for row_n in self.plan.sizes[bench.name]:
+                for name in metric_names(bench, self.runs):
+                    yield bench, row_n, self.suite.metric(name, units.get(name, "")), shown
+
+    def cell(self, bench: str, row_n: int, metric: str, impl: str) -> Cell | None:
+        cell = self.cells.get((bench, row_n, metric, impl))
+        if cell is None and impl in self.availability and self.availability[impl][0] != "present":
+            return Cell(self.availability[impl][0], row_n)
+        return cell
+
+
+def table_columns(report: SuiteReport, shown: list[str]) -> tuple[list[str], list[str]]:
+    """(implementation columns, comparison columns) for a bench."""
+    ref = report.suite.reference
+    comparisons = [i for i in shown if i != ref] if ref in shown else []
+    return shown, comparisons
+
+
+def bench_rows(report: SuiteReport, bench: Bench) -> tuple[list[str], list[list[str]]]:
+    """Header and body of one bench's table (shared by the text and markdown output)."""
+    ref = report.suite.reference
+    header: list[str] = []
+    body: list[list[str]] = []
+    for b, row_n, metric, shown in report.rows():
+        if b is not bench:
+            continue
+        impls, comparisons = table_columns(report, shown)
+        has_target = any(t.bench == bench.name for t in report.suite.targets) and ref in shown
+        header = ["n", "metric", *impls, *(f"{ref}/{c}" for c in comparisons)]
+        if has_target:
+            header.append(f"target ({ref})")
+        ref_cell = report.cell(bench.name, row_n, metric.name, ref)
+        row = [f"{row_n:,}", f"{metric.name} ({metric.unit}, {metric.direction})"]
+        row += [
+            fmt_cell(report.cell(bench.name, row_n, metric.name, i), metric, row_n) for i in impls
+        ]
+        row += [
+            ratio_text(ref_cell, report.cell(bench.name, row_n, metric.name, c), metric)
+            for c in comparisons
+        ]
+        if has_target:
+            row.append(target_text(report.suite, bench.name, row_n, metric.name, ref_cell)[0])
+        body.append(row)
+    return header, body
+
+
+def render_text(report: SuiteReport) -> str:
+    """Plain-text tables for stdout."""
+    out = [f"== suite {report.suite.name}: {report.plan.repeats} repeat(s), median (min-max) =="]
+    for name, (state, why) in report.availability.items():
+        if state != "present":
+            out.append(f"   {name}: {state} ({why})")
+    for bench in report.plan.benches:
+        header, body = bench_rows(report, bench)
+        if not body:
+            continue
+        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+        out.append("")
+        out.append(f"-- {bench.name}")
+        for row in [header, *body]:
+            out.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(out)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(report: SuiteReport) -> str:
+    """The suite's section of BENCHMARKS.md, including its delimiting comments."""
+    suite, machine = report.suite, report.machine
+    ref = suite.reference
+    lines = [
+        f"<!-- suite:{suite.name} -->",
+        f"## {suite.title}",
+        "",
+        suite.description,
+        "",
+        f"- **Machine:** {machine['cpu']}, {machine['cores']} cores, {machine['ram']} RAM, "
+        f"Linux {machine['kernel']}",
+        f"- **Software:** Python {machine['python']}, trio {machine['trio']}, "
+        f"Erlang/OTP {machine['otp']}",
+        f"- **Date:** {report.date}",
+        f"- **Command:** `{report.command}`",
+        f"- **Method:** every cell is the median of {report.plan.repeats} run(s), "
+        "(min-max) in parentheses; each run is a fresh OS process; implementations are "
+        "interleaved within each repeat; per-run time limit "
+        f"{report.plan.timeout:g} s (`timeout`: exceeded, larger n then not attempted). "
+        f"Ratios are {ref}'s median divided by the other's, with the verdict spelled out "
+        f"(`2.0x faster` means {ref} is better by that factor).",
+    ]
+    for name, (state, why) in report.availability.items():
+        if state != "present":
+            lines.append(f"- **{name}:** {state} ({why})")
+    checked = [
+        (bench, row_n, metric)
+        for bench, row_n, metric, _ in report.rows()
+        if any(t.applies(bench.name, metric.name, row_n) for t in suite.targets)
+    ]
+    if checked:
+        lines += [
+            "",
+            f"### Targets ({ref})",
+            "",
+            "| bench | n | metric | target | measured | status |",
+            "|---|---|---|---|---|---|",
+        ]
+        for bench, row_n, metric in checked:
+            ref_cell = report.cell(bench.name, row_n, metric.name, ref)
+            text, met = target_text(suite, bench.name, row_n, metric.name, ref_cell)
+            label = text.rsplit(":", 1)[0]
+            measured = (
+                fmt_value(ref_cell.median, metric)
+                if ref_cell and ref_cell.median is not None
+                else (ref_cell.status if ref_cell else "-")
+            )
+            status = "met" if met else ("**not met**" if met is False else "not measured")
+            cells = [bench.name, f"{row_n:,}", f"{metric.name} ({metric.unit})"]
+            lines.append("| " + " | ".join([*cells, label, measured, status]) + " |")
+    for bench in report.plan.benches:
+        header, body = bench_rows(report, bench)
+        if not body:
+            continue
+        lines += ["", f"### {bench.name}", "", bench.description, ""]
+        lines.append("| " + " | ".join(_md_escape(h) for h in header) + " |")
+        lines.append("|" + "---|" * len(header))
+        lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in body]
+    lines += ["", f"<!-- /suite:{suite.name} -->"]
+    return "\n".join(lines)
+
+
+FILE_HEADER = """# Benchmarks
+
+Generated by `benchmarks/run.py` (see its docstring for the method). Each suite's section
+is regenerated when that suite is run; the other sections are left as they were.
+"""
+
+
+def update_markdown(path: Path, suite_name: str, section: str) -> None:
+    """Replace (or append) the suite's delimited section, leaving everything else untouched."""
+    text = path.read_text() if path.exists() else FILE_HEADER
+    pattern = re.compile(
+        rf"<!-- suite:{re.escape(suite_name)} -->.*?<!-- /suite:{re.escape(suite_name)} -->",
+        re.DOTALL,
+    )
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text.rstrip("\n") + "\n")
+
+
+def report_json(report: SuiteReport) -> dict[str, Any]:
+    results = []
+    for bench, row_n, metric, shown in report.rows():
+        for impl in shown:
+            cell = report.cell(bench.name, row_n, metric.name, impl)
+            if cell is None:
+                continue
+            results.append(
+                {
+                    "bench": bench.name,
+                    "n": row_n,
+                    "n_run": cell.n,
+                    "metric": metric.name,
+                    "unit": metric.unit,
+                    "higher_is_better": metric.higher_is_better,
+                    "impl": impl,
+                    "status": cell.status,
+                    "median": cell.median,
+                    "min": cell.min,
+                    "max": cell.max,
+                    "values": cell.values,
+                }
+            )
+    targets = []
+    for bench, row_n, metric, _ in report.rows():
+        ref_cell = report.cell(bench.name, row_n, metric.name, report.suite.reference)
+        text, met = target_text(report.suite, bench.name, row_n, metric.name, ref_cell)
+        if text:
+            targets.append(
+                {
+                    "bench": bench.name,
+                    "n": row_n,
+                    "metric": metric.name,
+                    "target": text.rsplit(":", 1)[0],
+                    "met": met,
+                }
+            )
+    return {
+        "availability": {k: {"status": s, "why": w} for k, (s, w) in report.availability.items()},
+        "repeats": report.plan.repeats,
+        "timeout_s": report.plan.timeout,
+        "results": results,
+        "targets": targets,
+        "runs": [asdict(r) for r in report.runs],
+    }
+
+
+# --- environment -------------------------------------------------------------------------
+
+
+def _read_first(path: str, key: str) -> str | None:
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def otp_version() -> str:
+    if shutil.which("erl") is None:
+        return "not installed"
+    expr = (
+        'io:format("~s (erts ~s)",'
+        "[erlang:system_info(otp_release),erlang:system_info(version)]),halt()."
+    )
+    try:
+        out = subprocess.run(
+            ["erl", "-noshell", "-eval", expr],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def machine_info() -> dict[str, str]:
+    mem = _read_first("/proc/meminfo", "MemTotal")
+    ram = f"{int(mem.split()[0]) / 2**20:.1f} GiB" if mem else "unknown"
+    try:
+        trio_version = importlib.metadata.version("trio")
+    except importlib.metadata.PackageNotFoundError:
+        trio_version = "not installed"
+    return {
+        "cpu": _read_first("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
+        "cores": str(os.cpu_count()),
+        "ram": ram,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "trio": trio_version,
+        "otp": otp_version(),
+    }
+
+
+def command_line(argv: Sequence[str]) -> str:
+    def rel(p: str) -> str:
+        try:
+            return str(Path(p).resolve().relative_to(REPO_ROOT))
+        except ValueError:
+            return p
+
+    exe = sys.executable
+    if Path(exe).is_relative_to(REPO_ROOT):  # keep the venv's symlinked path readable
+        exe = str(Path(exe).relative_to(REPO_ROOT))
+    script = "benchmarks/run.py" if Path(argv[0]).name == "run.py" else rel(argv[0])
+    return shlex.join([exe, script, *argv[1:]])
+
+
+# --- command line ------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    all_benches = sorted({b.name for s in SUITES.values() for b in s.benches})
+    all_impls = sorted({i.name for s in SUITES.values() for i in s.impls})
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--quick", action="store_true", help=f"n={QUICK_N} for every bench, 1 repeat, no markdown"
+    )
+    p.add_argument(
+        "--repeats", type=int, help="runs per measurement (default 3, or 1 with --quick)"
+    )
+    p.add_argument(
+        "--suite",
+        default=",".join(SUITES),
+        help=f"suites to run (default: all: {','.join(SUITES)})",
+    )
+    p.add_argument("--only", help=f"benches to run (default: all): {','.join(all_benches)}")
+    p.add_argument("--impl", help=f"implementations to run (default: all): {','.join(all_impls)}")
+    p.add_argument("--sizes", help="override every bench's sizes, e.g. 1000,10000")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="per-run limit in seconds (default %(default)g)",
+    )
+    p.add_argument(
+        "--out", default="BENCHMARKS.md", help="markdown file, '-' for none (default %(default)s)"
+    )
+    p.add_argument(
+        "--json",
+        help="JSON results, '-' for none "
+        "(default benchmarks/results/latest.json, or quick.json with --quick)",
+    )
+    p.add_argument(
+        "--setup", action="store_true", help="run benchmarks/beam/setup.sh first (installs Erlang)"
+    )
+    p.add_argument(
+        "--strict", action="store_true", help="a missing or skipped implementation is a failure"
+    )
+    args = p.parse_args(argv)
+
+    def split(value: str | None, allowed: Sequence[str], what: str) -> list[str] | None:
+        if value is None:
+            return None
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        unknown = [v for v in items if v not in allowed]
+        if unknown or not items:
+            p.error(
+                f"unknown {what}: {','.join(unknown) or '(none)'}; choose from {','.join(allowed)}"
+            )
+        return items
+
+    args.suite = split(args.suite, list(SUITES), "suite")
+    args.only = split(args.only, all_benches, "bench")
+    args.impl = split(args.impl, all_impls, "implementation")
+    if args.sizes is not None:
+        try:
+            args.sizes = tuple(int(s.replace("_", "")) for s in args.sizes.split(","))
+        except ValueError:
+            p.error("--sizes takes comma-separated integers")
+        if not args.sizes or min(args.sizes) < 1:
+            p.error("--sizes must be positive")
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
+    if args.repeats < 1:
+        p.error("--repeats must be >= 1")
+    if args.json is None:
+        args.json = str(BENCH_DIR / "results" / ("quick.json" if args.quick else "latest.json"))
+    return args
+
+
+def run_setup(log: Callable[[str], None]) -> None:
+    script = BENCH_DIR / "beam" / "setup.sh"
+    if not script.exists():
+        log(f"--setup: {script.relative_to(REPO_ROOT)} does not exist; skipping")
+        return
+    log(f"--setup: running bash {script.relative_to(REPO_ROOT)}")
+    result = subprocess.run(["bash", str(script)], cwd=REPO_ROOT, check=False)
+    if result.returncode != 0:
+        log(f"--setup: setup.sh exited with {result.returncode}; beam may be skipped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv if argv is None else argv)
+    args = parse_args(argv[1:])
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    if args.setup:
+        run_setup(log)
+    machine = machine_info()
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = command_line(argv)
+    reports: list[SuiteReport] = []
+    for suite_name in args.suite:
+        suite = SUITES[suite_name]
+        benches = [b for b in suite.benches if args.only is None or b.name in args.only]
+        wanted = [i for i in suite.impls if args.impl is None or i.name in args.impl]
+        availability = {i.name: i.availability() for i in wanted}
+        for name, (state, why) in availability.items():
+            if state != "present":
+                log(f"{suite.name}: {name} {state}: {why}")
+        present = [i for i in wanted if availability[i.name][0] == "present"]
+        sizes = {
+            b.name: args.sizes or ((QUICK_N,) if args.quick else b.full_sizes) for b in benches
+        }
+        plan = Plan(suite, benches, present, sizes, args.repeats, args.timeout)
+        runs = execute(plan, log)
+        cells = aggregate(runs, suite)
+        reports.append(SuiteReport(suite, plan, runs, cells, availability, machine, command, date))
+
+    for report in reports:
+        print(render_text(report))
+        print()
+
+    if args.json != "-":
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "generated": date,
+            "command": command,
+            "machine": machine,
+            "quick": args.quick,
+            "suites": {r.suite.name: report_json(r) for r in reports},
+        }
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+        log(f"wrote {path}")
+    if not args.quick and args.out != "-":
+        path = Path(args.out)
+        for report in reports:
+            update_markdown(path, report.suite.name, render_markdown(report))
+        log(f"wrote {path}")
+
+    bad = [
+        r
+        for rep in reports
+        for r in rep.runs
+        if r.status == "failed" or (args.quick and r.status == "timeout")
+    ]
+    absent = [
+        f"{rep.suite.name}/{name}"
+        for rep in reports
+        for name, (state, _) in rep.availability.items()
+        if state != "present"
+    ]
+    for r in bad:
+        first_line = r.error.splitlines()[0] if r.error else ""
+        log(f"FAILED: {r.impl} {r.bench} n={r.n} repeat {r.repeat + 1}: {r.status}: {first_line}")
+    if args.strict and absent:
+        log(f"FAILED (--strict): not run: {', '.join(absent)}")
+    return 1 if bad or (args.strict and absent) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

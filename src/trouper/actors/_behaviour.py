@@ -1,0 +1,205 @@
+"""Process behaviours and how a behaviour becomes a running process.
+
+A behaviour is a class; a process runs a fresh instance of it (a restart builds a new one,
+so state starts clean, as in OTP). The execution mode follows from how the class is written:
+
+* every callback a plain ``def``: a **reactive** process, run by the node's scheduler, with no
+  trio task while it waits. Its ``init`` runs inside ``spawn`` (in the new process's context),
+  so spawning one is as cheap as building an object.
+* any callback ``async def``: a **task** process, with its own trio task; its callbacks may
+  await (I/O, ``call``, ``receive``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+import attrs
+import trio
+
+from . import _process
+from ._node import Node, crash_report
+from ._process import EXITING, RUNNING, WAITING, Process, add_link, add_monitor
+from ._receive import receive
+from ._types import IGNORE, NORMAL, ProcessExit, Ref, Stop, is_clean_exit
+
+
+class Actor:
+    """The simplest behaviour: one ``handle`` callback for every message.
+
+    ============================  ===================================================
+    API                           callback
+    ============================  ===================================================
+    ``spawn(MyActor, *args)``     ``init(*args)``: return None, ``IGNORE`` or ``Stop``
+    a message arrives             ``handle(message)``: return None or ``Stop``
+    the process ends on its own   ``terminate(reason)`` (not after a kill or a signal)
+    ============================  ===================================================
+
+    Plain ``def`` callbacks make a reactive process; ``async def`` ones a task process.
+    An exception in a callback ends this process only, with the exception as its reason.
+    """
+
+    _trouper_task_mode: ClassVar[bool] = False
+    _trouper_callbacks: ClassVar[tuple[str, ...]] = ("init", "handle", "terminate")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._trouper_task_mode = any(
+            inspect.iscoroutinefunction(getattr(cls, name, None)) for name in cls._trouper_callbacks
+        )
+
+    def init(self, *args: Any) -> Any:
+        return None
+
+    def handle(self, message: Any) -> Any:
+        return None
+
+    def terminate(self, reason: Any) -> Any:
+        return None
+
+
+@attrs.define
+class InitAck:
+    """How a starter learns the outcome of ``init``: ("ok", None) / ("ignore", None) / ("error", reason)."""
+
+    outcome: tuple[str, Any] | None = None
+    event: trio.Event = attrs.field(factory=trio.Event)
+
+    def set(self, kind: str, value: Any = None) -> None:
+        if self.outcome is None:
+            self.outcome = (kind, value)
+            self.event.set()
+
+
+def _init_outcome(result: Any) -> tuple[str, Any]:
+    if result is IGNORE:
+        return ("ignore", NORMAL)
+    if isinstance(result, Stop):
+        return ("error", result.reason)
+    return ("ok", None)
+
+
+def start_process(
+    node: Node,
+    target: Any,
+    args: tuple[Any, ...],
+    *,
+    parent: Process | None,
+    link: bool = False,
+    monitor: bool = False,
+    name: str | None = None,
+    trap_exit: bool = False,
+    ack: InitAck | None = None,
+) -> tuple[Process, Ref | None]:
+    """Create a process for ``target`` (an Actor subclass or an async function) and start it.
+
+    Links, monitors and the name are in place before any of the process's code runs, so
+    ``spawn_link`` and ``spawn_monitor`` are atomic.
+    """
+    if isinstance(target, type) and issubclass(target, Actor):
+        behaviour: Any = target()
+        task_mode = target._trouper_task_mode
+    elif inspect.iscoroutinefunction(target):
+        behaviour = None
+        task_mode = True
+    else:
+        raise TypeError(
+            f"spawn needs an async function or an Actor/GenServer subclass, not {target!r}"
+        )
+    proc = node.new_process(behaviour, task=task_mode)
+    proc.trap_exit = trap_exit
+    ref: Ref | None = None
+    if parent is not None:
+        proc.parent = parent.pid
+        if link:
+            add_link(parent, proc)
+        if monitor:
+            ref = Ref()
+            add_monitor(parent, proc, ref)
+    if name is not None:
+        node.register(name, proc)
+    if behaviour is None:
+        node.start_task(proc, lambda: target(*args))
+    elif task_mode:
+        node.start_task(proc, lambda: _run_task_behaviour(proc, behaviour, args, ack))
+    else:
+        _init_reactive(proc, behaviour, args, ack)
+    return proc, ref
+
+
+def _init_reactive(
+    proc: Process, behaviour: Any, args: tuple[Any, ...], ack: InitAck | None
+) -> None:
+    prev = _process.set_running(proc)
+    proc.status = RUNNING
+    try:
+        kind, reason = _init_outcome(behaviour.init(*args))
+    except ProcessExit as exc:
+        kind, reason = "error", exc.reason
+    except Exception as exc:
+        kind, reason = "error", exc
+    finally:
+        _process.set_running(prev)
+    node = proc.node
+    if proc.status is EXITING:  # killed by a signal its own init caused
+        kind, reason = "error", proc.exit_reason
+    elif kind == "ok":
+        proc.status = WAITING
+    else:
+        proc.status = EXITING
+        proc.exit_reason = reason
+        if not is_clean_exit(reason):
+            crash_report(proc, reason)
+    if ack is not None:
+        ack.set(kind, reason)
+    if proc.status is EXITING:
+        node.schedule_finalize(proc)
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def _run_task_behaviour(
+    proc: Process, behaviour: Any, args: tuple[Any, ...], ack: InitAck | None
+) -> None:
+    try:
+        kind, reason = _init_outcome(await _maybe_await(behaviour.init(*args)))
+    except ProcessExit as exc:
+        kind, reason = "error", exc.reason
+    except Exception as exc:
+        if ack is not None:
+            ack.set("error", exc)
+        raise
+    if ack is not None:
+        ack.set(kind, reason)
+    if kind != "ok":
+        raise ProcessExit(reason)
+    handle: Callable[[Any], Awaitable[Any] | Any] = behaviour.handle
+    while True:
+        message = await receive()
+        try:
+            result = await _maybe_await(handle(message))
+        except Exception as exc:
+            if proc.status is EXITING:
+                raise  # killed by a signal while handling: no terminate
+            reason = exc.reason if isinstance(exc, ProcessExit) else exc
+            await _terminate_task(behaviour, reason)
+            raise
+        if isinstance(result, Stop):
+            await _terminate_task(behaviour, result.reason)
+            raise ProcessExit(result.reason)
+        if proc.status is EXITING:
+            return
+
+
+async def _terminate_task(behaviour: Any, reason: Any) -> None:
+    """Run an async-mode ``terminate``; a crash in it becomes the exit reason."""
+    try:
+        await _maybe_await(behaviour.terminate(reason))
+    except Exception as exc:
+        raise ProcessExit(exc) from exc

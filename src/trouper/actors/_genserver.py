@@ -1,0 +1,418 @@
+"""GenServer: a process that serves synchronous calls, casts and plain messages.
+
+==========================================  ==============================================
+API                                         callback
+==========================================  ==============================================
+``await Server.start_link(*args)``          ``init(*args)`` -> None | ``IGNORE`` | ``Stop``
+``await call(server, request, timeout)``    ``handle_call(request, from_)`` -> reply value,
+                                            ``NOREPLY`` (answer later with ``reply``) or
+                                            ``Stop(reason, reply=...)``
+``cast(server, request)``                   ``handle_cast(request)`` -> None | ``Stop``
+any other message (``send``, timers,        ``handle_info(message)`` -> None | ``Stop``
+``Exit``, ``Down``)
+``await stop(server, reason)``,             ``terminate(reason)``
+a ``Stop``, a crash, or (trapping exits)
+an ``Exit`` from the parent
+==========================================  ==============================================
+
+State lives on ``self``: every start builds a fresh instance, so a restart starts clean.
+Plain ``def`` callbacks make a reactive process (no task while idle; a callback cannot
+wait, so it cannot ``call`` another server: it sends and handles the answer as a message).
+Any ``async def`` callback makes a task process, whose callbacks may await anything.
+
+A call is a rendezvous: the reply goes straight to the waiting caller, never through its
+mailbox, so a reply that comes after the caller gave up (timeout) is dropped, as OTP does
+with process aliases. The caller watches the server while it waits: if the server dies
+first, the call fails with the server's exit reason.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any, ClassVar
+
+import outcome
+import structlog
+import trio
+
+from . import _process
+from ._api import resolve, unlink
+from ._behaviour import Actor, InitAck, start_process
+from ._node import crash_report, run_terminate
+from ._process import WAITING, ExitHook, Process, deliver
+from ._runtime import get_node
+from ._types import (
+    _NO_REPLY,
+    KILLED,
+    NOPROC,
+    NORMAL,
+    CallError,
+    CallTimeoutError,
+    Exit,
+    InitError,
+    NotInProcessError,
+    Pid,
+    ProcessExit,
+    Ref,
+    Stop,
+    is_clean_exit,
+)
+
+log = structlog.get_logger("trouper")
+
+DEFAULT_CALL_TIMEOUT = 5.0
+
+
+class _NoReply:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOREPLY"
+
+
+NOREPLY: Any = _NoReply()
+"""Returned from ``handle_call`` to answer later with :func:`reply`."""
+
+
+class From(ExitHook):
+    """Where a call's reply goes: the waiting caller. Passed to ``handle_call`` as ``from_``.
+
+    It also watches the server: if the server exits before replying, the caller is woken
+    with the server's exit reason.
+    """
+
+    __slots__ = ("_request", "_result", "_server", "_task", "pid")
+
+    def __init__(self, pid: Pid | None, server: object, request: object) -> None:
+        self.pid = pid  # the caller's pid (None if the caller is plain trio code)
+        self._task: trio.lowlevel.Task | None = None  # set once the caller parks
+        # None while the call is open; then the outcome, or _GONE if the caller gave up.
+        self._result: Any = None
+        self._server = server
+        self._request = request
+
+    def _settle(self, result: outcome.Outcome[Any]) -> None:
+        if self._result is None:
+            self._result = result
+            if self._task is not None:
+                trio.lowlevel.reschedule(self._task, result)
+
+    def reply(self, value: Any) -> None:
+        self._settle(outcome.Value(value))
+
+    def process_exited(self, pid: Pid, reason: Any) -> None:
+        self._settle(outcome.Error(CallError(reason, self._server, self._request)))
+
+    def _abort(self, _: Any) -> trio.lowlevel.Abort:
+        if self._result is None:
+            self._result = _GONE
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def __repr__(self) -> str:
+        return f"<From {self.pid!r}>"
+
+
+_GONE: Any = object()
+
+
+class _Call:
+    __slots__ = ("from_", "request")
+
+    def __init__(self, from_: From, request: Any) -> None:
+        self.from_ = from_
+        self.request = request
+
+
+class _Cast:
+    __slots__ = ("request",)
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+
+
+class _SysStop:
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: Any) -> None:
+        self.reason = reason
+
+
+def reply(from_: From, value: Any) -> None:
+    """Answer a call that ``handle_call`` deferred by returning ``NOREPLY``.
+
+    Can be called from any process (or later from the server itself). A reply to a caller
+    that already gave up is dropped.
+    """
+    from_.reply(value)
+
+
+async def _wait(proc: Process, waiter: From, timeout: float | None, message: Any) -> Any:
+    """Watch ``proc``, hand it ``message`` and wait until the waiter is settled."""
+    monitors = proc.monitors
+    if monitors is None:
+        monitors = proc.monitors = {}
+    monitors[waiter] = waiter
+    node = proc.node
+    if (
+        proc.task is None
+        and proc.status is WAITING
+        and not proc.pending
+        and _process._running is None
+    ):
+        # An idle reactive server: run its callback right here (no task switch). Nothing is
+        # queued for it, so this keeps its message order.
+        proc.pending += 1
+        node.run_one(proc, message)
+    else:
+        deliver(proc, message)
+    try:
+        result = waiter._result
+        if result is not None:
+            await node.fair_checkpoint()
+            return result.unwrap()
+        waiter._task = trio.lowlevel.current_task()
+        if timeout is None or timeout == math.inf:
+            return await trio.lowlevel.wait_task_rescheduled(waiter._abort)
+        with trio.move_on_after(timeout):
+            return await trio.lowlevel.wait_task_rescheduled(waiter._abort)
+        raise CallTimeoutError(waiter._server, waiter._request, timeout)
+    finally:
+        if waiter._result is None:
+            waiter._result = _GONE
+        if proc.monitors is not None:
+            proc.monitors.pop(waiter, None)
+
+
+async def call(
+    server: Pid | str, request: Any, timeout: float | None = DEFAULT_CALL_TIMEOUT
+) -> Any:
+    """Send ``request`` to a GenServer and wait for its reply (default timeout 5 s).
+
+    Raises :class:`CallError` with OTP's reason: ``"noproc"`` (no such process or name),
+    ``"calling_self"``, the server's exit reason if it dies first; and
+    :class:`CallTimeoutError` (reason ``"timeout"``) if no reply comes in time. Works from
+    task processes and from plain trio code inside the node; a reactive callback cannot wait,
+    so it cannot call.
+    """
+    if _process._running is not None:
+        raise NotInProcessError(
+            "call() cannot be used in a reactive callback (a plain def cannot wait); "
+            "send a message and handle the answer, or make the behaviour async"
+        )
+    proc = resolve(server)
+    me = _process.current_task_process.get()
+    if proc is None:
+        await trio.lowlevel.checkpoint()
+        raise CallError(NOPROC, server, request)
+    if proc is me:
+        raise CallError("calling_self", server, request)
+    waiter = From(me.pid if me is not None else None, server, request)
+    return await _wait(proc, waiter, timeout, _Call(waiter, request))
+
+
+def cast(server: Pid | str, request: Any) -> None:
+    """Send ``request`` to a GenServer's ``handle_cast`` without waiting. Never fails."""
+    proc = resolve(server)
+    if proc is not None:
+        deliver(proc, _Cast(request))
+
+
+async def stop(server: Pid | str, reason: Any = NORMAL, timeout: float | None = None) -> None:
+    """Stop a GenServer with ``reason`` and wait until it has exited (``terminate`` runs).
+
+    Raises :class:`CallError` (reason ``"noproc"``) if it is not running, or with the actual
+    reason if it exited for another one; :class:`CallTimeoutError` on timeout.
+    """
+    proc = resolve(server)
+    if proc is None:
+        await trio.lowlevel.checkpoint()
+        raise CallError(NOPROC, server, ("stop", reason))
+    me = _process.current()
+    if proc is me:
+        raise CallError("calling_self", server, ("stop", reason))
+    waiter = From(me.pid if me is not None else None, server, ("stop", reason))
+    try:
+        await _wait(proc, waiter, timeout, _SysStop(reason))
+    except CallTimeoutError:
+        raise
+    except CallError as exc:
+        if exc.reason is not reason and exc.reason != reason:
+            raise
+
+
+class GenServer(Actor):
+    """Base class of generic servers; see the module docstring for the callback table."""
+
+    _trouper_callbacks: ClassVar[tuple[str, ...]] = (
+        "init",
+        "handle_call",
+        "handle_cast",
+        "handle_info",
+        "terminate",
+    )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.handle = GenServer._handle_async if cls._trouper_task_mode else GenServer._handle_sync  # type: ignore[method-assign]
+
+    # -- callbacks (override these) ---------------------------------------------------------
+
+    def init(self, *args: Any) -> Any:
+        return None
+
+    def handle_call(self, request: Any, from_: From) -> Any:
+        raise NotImplementedError(f"{type(self).__qualname__} has no handle_call for {request!r}")
+
+    def handle_cast(self, request: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__qualname__} has no handle_cast for {request!r}")
+
+    def handle_info(self, message: Any) -> Any:
+        log.warning("unexpected_message", server=type(self).__qualname__, message=repr(message))
+        return None
+
+    def terminate(self, reason: Any) -> Any:
+        return None
+
+    # -- starting ---------------------------------------------------------------------------
+
+    @classmethod
+    async def start_link(
+        cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_CALL_TIMEOUT
+    ) -> Pid | None:
+        """Start a server linked to the caller; returns after ``init`` has run.
+
+        Returns the pid, or None if ``init`` returned ``IGNORE``. If ``init`` raises or
+        returns ``Stop(reason)``, raises :class:`InitError` with that reason; as in OTP the
+        failed server's exit signal then reaches the linked caller too (trap exits to
+        survive it). A name already taken raises :class:`AlreadyRegisteredError`.
+        """
+        pid, _ = await _start(cls, args, link=True, monitor=False, name=name, timeout=timeout)
+        return pid
+
+    @classmethod
+    async def start(
+        cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_CALL_TIMEOUT
+    ) -> Pid | None:
+        """Like :meth:`start_link`, without a link."""
+        pid, _ = await _start(cls, args, link=False, monitor=False, name=name, timeout=timeout)
+        return pid
+
+    @classmethod
+    async def start_monitor(
+        cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_CALL_TIMEOUT
+    ) -> tuple[Pid, Ref] | None:
+        """Like :meth:`start`, monitored by the caller; returns ``(pid, ref)``."""
+        pid, ref = await _start(cls, args, link=False, monitor=True, name=name, timeout=timeout)
+        if pid is None or ref is None:
+            return None
+        return pid, ref
+
+    # -- dispatch (the engine calls ``handle``; it is one of these two) ---------------------
+
+    def _route(self, message: Any) -> tuple[Any, tuple[Any, ...]]:
+        kind = type(message)
+        if kind is _Call:
+            return self.handle_call, (message.request, message.from_)
+        if kind is _Cast:
+            return self.handle_cast, (message.request,)
+        if kind is _SysStop:
+            return None, ()
+        if kind is Exit:
+            proc = _process.current()
+            if proc is not None and proc.trap_exit and message.pid is proc.parent:
+                return None, ()
+        return self.handle_info, (message,)
+
+    @staticmethod
+    def _outcome(message: Any, result: Any) -> Stop | None:
+        """Apply a callback's result; returns the Stop to carry out, if any."""
+        if type(result) is Stop:
+            return result
+        if type(message) is _Call and result is not NOREPLY:
+            message.from_.reply(result)
+        return None
+
+    @staticmethod
+    def _stop_for(message: Any) -> Stop:
+        # A stop request or the parent's exit: terminate with the reason they carry.
+        return Stop(message.reason)
+
+    def _handle_sync(self, message: Any) -> None:
+        callback, args = self._route(message)
+        stop = (
+            self._stop_for(message) if callback is None else self._outcome(message, callback(*args))
+        )
+        if stop is not None:
+            proc = _process.current()
+            assert proc is not None
+            reason = run_terminate(proc, stop.reason)
+            self._finish_stop(proc, message, stop, reason)
+
+    async def _handle_async(self, message: Any) -> None:
+        callback, args = self._route(message)
+        if callback is None:
+            stop: Stop | None = self._stop_for(message)
+        else:
+            result = callback(*args)
+            if inspect.isawaitable(result):
+                result = await result
+            stop = self._outcome(message, result)
+        if stop is not None:
+            proc = _process.current()
+            assert proc is not None
+            reason = stop.reason
+            try:
+                result = self.terminate(reason)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                reason = exc
+            self._finish_stop(proc, message, stop, reason)
+            raise ProcessExit(reason)
+
+    @staticmethod
+    def _finish_stop(proc: Process, message: Any, stop: Stop, reason: Any) -> None:
+        if type(message) is _Call and stop.reply is not _NO_REPLY:
+            message.from_.reply(stop.reply)
+        if not is_clean_exit(reason):
+            crash_report(proc, reason)
+        _process.request_stop(proc, reason)
+
+
+GenServer.handle = GenServer._handle_sync  # type: ignore[method-assign]
+
+
+async def _start(
+    cls: type[GenServer],
+    args: tuple[Any, ...],
+    *,
+    link: bool,
+    monitor: bool,
+    name: str | None,
+    timeout: float | None,
+) -> tuple[Pid | None, Ref | None]:
+    node = get_node()
+    parent = _process.current()
+    if (link or monitor) and parent is None:
+        raise NotInProcessError("start_link/start_monitor must be called from inside a process")
+    ack = InitAck()
+    proc, ref = start_process(
+        node, cls, args, parent=parent, link=link, monitor=monitor, name=name, ack=ack
+    )
+    if ack.outcome is None:
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            await ack.event.wait()
+        if ack.outcome is None:
+            if parent is not None and link:
+                unlink(proc.pid)
+            _process.begin_exit(proc, KILLED)
+            raise InitError("timeout")
+    else:
+        await trio.lowlevel.cancel_shielded_checkpoint()
+    kind, reason = ack.outcome
+    if kind == "ok":
+        return proc.pid, ref
+    if kind == "ignore":
+        return None, None
+    raise InitError(reason) from reason if isinstance(reason, BaseException) else None

@@ -1,0 +1,108 @@
+"""Selective receive for task processes (Erlang's ``receive ... after``)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import trio
+
+from . import _process
+from ._process import DEAD, EXITING, RUNNING, WAITING, Process
+from ._types import NotInProcessError, ReceiveTimeoutError
+
+_MISSING: Any = object()
+
+
+def current_task_process(what: str) -> Process:
+    """The calling task process, or a clear error (reactive callbacks cannot wait)."""
+    if _process._running is not None:
+        raise NotInProcessError(
+            f"{what} cannot be used in a reactive callback (a plain def cannot wait); "
+            "write the behaviour with async callbacks to make it a task process"
+        )
+    proc = _process.current_task_process.get()
+    if proc is None or proc.status is DEAD:
+        raise NotInProcessError(f"{what} must be called from inside a trouper process")
+    return proc
+
+
+def _as_predicate(match: Any) -> Any:
+    if match is None or (callable(match) and not isinstance(match, type | tuple)):
+        return match
+    if isinstance(match, type | tuple):
+        return lambda message: isinstance(message, match)
+    raise TypeError(
+        f"receive() match must be a predicate, a type or a tuple of types, not {match!r}"
+    )
+
+
+async def receive(match: Any = None, *, timeout: float | None = None, after: Any = _MISSING) -> Any:
+    """Take the oldest message that matches, waiting for one if needed.
+
+    Args:
+        match: ``None`` (any message), a predicate ``message -> bool``, a type or a tuple of
+            types. Messages that do not match stay in the mailbox, in their order.
+        timeout: seconds to wait for a *matching* message, counted from the call (messages
+            that do not match do not extend it). ``0`` only looks at what is already queued.
+            ``None`` waits forever.
+        after: returned when the timeout expires. Without it a timeout raises
+            :class:`ReceiveTimeoutError`.
+
+    Only task processes can receive: a reactive process gets each message as a call to its
+    ``handle`` callback instead.
+    """
+    proc = current_task_process("receive()")
+    task = proc.task
+    assert task is not None
+    predicate = _as_predicate(match)
+    await trio.lowlevel.checkpoint_if_cancelled()
+    deadline = math.inf if timeout is None else trio.current_time() + timeout
+    scanned = 0
+    while True:
+        mailbox = proc.mailbox
+        if mailbox:
+            if predicate is None:
+                message = mailbox.popleft()
+                proc.handled += 1
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return message
+            for index, message in enumerate(itertools.islice(mailbox, scanned, None), scanned):
+                if predicate(message):
+                    del mailbox[index]
+                    proc.handled += 1
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    return message
+            scanned = len(mailbox)
+        if trio.current_time() >= deadline:
+            break
+        if not await _park(proc, deadline):
+            break
+    if after is _MISSING:
+        raise ReceiveTimeoutError(f"no matching message within {timeout} s")
+    return after
+
+
+async def _park(proc: Process, deadline: float) -> bool:
+    """Sleep until a message arrives (True) or the deadline passes (False)."""
+    task = proc.task
+    assert task is not None
+    task.waiter = trio.lowlevel.current_task()
+    proc.status = WAITING
+
+    def abort(_: Any) -> trio.lowlevel.Abort:
+        task.waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    try:
+        if deadline == math.inf:
+            await trio.lowlevel.wait_task_rescheduled(abort)
+            return True
+        with trio.move_on_at(deadline):
+            await trio.lowlevel.wait_task_rescheduled(abort)
+            return True
+        return False
+    finally:
+        if proc.status is WAITING or (proc.status is not EXITING and proc.status is not DEAD):
+            proc.status = RUNNING

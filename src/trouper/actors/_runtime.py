@@ -1,0 +1,87 @@
+"""Starting and stopping a node: ``open_node`` (inside trio) and ``run`` (from plain Python)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import trio
+
+from . import _process
+from ._node import Node
+from ._process import EXITING, RUNNING
+from ._types import NORMAL, NoNodeError, ProcessExit
+
+T = TypeVar("T")
+
+_active: Node | None = None
+
+
+def get_node() -> Node:
+    """The running node; raises :class:`NoNodeError` outside one."""
+    node = _active
+    if node is None or node.closed:
+        raise NoNodeError("no trouper node is running: use trouper.run() or trouper.open_node()")
+    return node
+
+
+@asynccontextmanager
+async def open_node() -> AsyncIterator[Node]:
+    """Run a trouper node for the duration of the block.
+
+    The task that enters the block becomes the node's first process (the *root* process): it
+    has a pid, can ``receive``, link and monitor. Processes belong to the node, not to the
+    nursery of whoever spawned them; when the block ends every remaining process is stopped
+    at once (no exit signals are sent: the node is going away).
+
+    If the root process is killed by an exit signal (a linked process crashed and the root
+    does not trap exits, or someone called ``exit(root, reason)``), the block is cancelled and
+    :class:`ProcessExit` with that reason is raised out of it.
+
+    One node runs per OS process at a time (DESIGN.md section 5: a node is an OS process).
+    """
+    global _active
+    if _active is not None and not _active.closed:
+        raise RuntimeError("a trouper node is already running in this process")
+    killed: Any = None
+    async with trio.open_nursery() as nursery:
+        node = Node(nursery)
+        _active = node
+        nursery.start_soon(node.run_scheduler, name="trouper scheduler")
+        nursery.start_soon(node.run_timers, name="trouper timers")
+        root = node.new_process(None, task=True)
+        assert root.task is not None
+        root.task.trio_task = trio.lowlevel.current_task()
+        root.status = RUNNING
+        token = _process.current_task_process.set(root)
+        try:
+            with root.task.scope:
+                yield node
+        finally:
+            _process.current_task_process.reset(token)
+            if root.status is EXITING:
+                killed = root.exit_reason
+            elif not node.closed:
+                root.status = EXITING
+                root.exit_reason = NORMAL
+                node.schedule_finalize(root)
+            node.shutdown()
+            if _active is node:
+                _active = None
+    if killed is not None:
+        raise ProcessExit(killed)
+
+
+def run(main: Callable[..., Awaitable[T]], *args: Any, **trio_run_options: Any) -> T:
+    """Start a node, run ``main(*args)`` as its root process and return its result.
+
+    When ``main`` returns, every process still running is stopped and ``run`` returns.
+    Extra keyword arguments go to ``trio.run`` (``clock=``, ``instruments=``...).
+    """
+
+    async def _root() -> T:
+        async with open_node():
+            return await main(*args)
+
+    return trio.run(_root, **trio_run_options)
