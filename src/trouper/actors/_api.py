@@ -211,9 +211,11 @@ def demonitor(ref: Ref, *, flush: bool = False) -> bool:
 def _flush_down(proc: Process, ref: Ref) -> None:
     # A reactive process's messages wait on the node's run queue; a task process has its own.
     if proc.task is None:
-        queue: Any = proc.node.runq
-        for index, (owner, message) in enumerate(queue):
-            if owner is proc and type(message) is Down and message.ref is ref:
+        queue = proc.node.runq
+        for index in range(0, len(queue), 2):
+            message = queue[index + 1]
+            if queue[index] is proc and type(message) is Down and message.ref is ref:
+                del queue[index + 1]
                 del queue[index]
                 proc.pending -= 1
                 return

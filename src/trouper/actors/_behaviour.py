@@ -44,14 +44,20 @@ class Actor:
     _trouper_task_mode: ClassVar[bool] = False
     _trouper_callbacks: ClassVar[tuple[str, ...]] = ("init", "handle", "terminate")
 
+    _trouper_default_init: ClassVar[bool] = True
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._trouper_task_mode = any(
             inspect.iscoroutinefunction(getattr(cls, name, None)) for name in cls._trouper_callbacks
         )
+        # Spawning skips the init step entirely for behaviours that do not define one.
+        cls._trouper_default_init = getattr(cls.init, "_trouper_default", False)
 
     def init(self, *args: Any) -> Any:
         return None
+
+    init._trouper_default = True  # type: ignore[attr-defined]
 
     def handle(self, message: Any) -> Any:
         return None
@@ -98,9 +104,9 @@ def start_process(
     Links, monitors and the name are in place before any of the process's code runs, so
     ``spawn_link`` and ``spawn_monitor`` are atomic.
     """
-    if isinstance(target, type) and issubclass(target, Actor):
+    task_mode = getattr(target, "_trouper_task_mode", None)
+    if task_mode is not None and isinstance(target, type):
         behaviour: Any = target()
-        task_mode = target._trouper_task_mode
     elif inspect.iscoroutinefunction(target):
         behaviour = None
         task_mode = True
@@ -108,6 +114,8 @@ def start_process(
         raise TypeError(
             f"spawn needs an async function or an Actor/GenServer subclass, not {target!r}"
         )
+    if name is not None:
+        node.check_name_free(name)
     proc = node.new_process(behaviour, task=task_mode)
     proc.trap_exit = trap_exit
     ref: Ref | None = None
@@ -124,8 +132,9 @@ def start_process(
         node.start_task(proc, lambda: target(*args))
     elif task_mode:
         node.start_task(proc, lambda: _run_task_behaviour(proc, behaviour, args, ack))
-    else:
+    elif ack is not None or args or not behaviour._trouper_default_init:
         _init_reactive(proc, behaviour, args, ack)
+    # else: a reactive behaviour without init is ready as it is (status WAITING).
     return proc, ref
 
 

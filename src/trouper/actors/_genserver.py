@@ -261,6 +261,8 @@ class GenServer(Actor):
     def init(self, *args: Any) -> Any:
         return None
 
+    init._trouper_default = True  # type: ignore[attr-defined]
+
     def handle_call(self, request: Any, from_: From) -> Any:
         raise NotImplementedError(f"{type(self).__qualname__} has no handle_call for {request!r}")
 

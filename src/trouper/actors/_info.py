@@ -83,7 +83,7 @@ def statistics() -> NodeStatistics:
         processes=total,
         reactive=total - node.task_count,
         task=node.task_count,
-        runnable=len(node.runq),
+        runnable=len(node.runq) // 2,
         registered_names=len(node.names),
         timers=node.timer_count,
     )

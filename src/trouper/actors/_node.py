@@ -6,9 +6,9 @@ A node owns one trio nursery. Three kinds of tasks run in it: the **scheduler**,
 reactive processes' callbacks; the **timer loop**, which fires ``send_after`` timers from one
 heap (no task per timer); and one task per **task process**.
 
-The scheduler pops ``(process, message)`` pairs from ``runq``, one FIFO for every reactive
+The scheduler pops process-then-message from ``runq``, one FIFO for every reactive
 process of the node (so it is fair by construction and per-receiver order holds), and calls
-``behaviour.handle(message)``. Pairs whose process has died since are skipped. It yields to
+``behaviour.handle(message)``. Messages whose process has died since are skipped. It yields to
 trio (a checkpoint) after each time slice, so task processes and I/O keep running while
 millions of callbacks are pending. When the queue is empty it parks; the next ``deliver`` to
 a reactive process wakes it.
@@ -77,7 +77,8 @@ class Node:
         self.nursery = nursery
         self.procs: dict[int, Process] = {}
         self.names: dict[str, Process] = {}
-        self.runq: deque[tuple[Process, Any]] = deque()
+        # Reactive messages: process, message, process, message... (see deliver).
+        self.runq: deque[Any] = deque()
         self.scheduler_parked: trio.lowlevel.Task | None = None
         self.task_count = 0
         self.closed = False
@@ -100,13 +101,17 @@ class Node:
             self.task_count += 1
         return proc
 
-    def register(self, name: str, proc: Process) -> None:
-        """Give ``proc`` the registered name ``name`` (see ``trouper.register``)."""
+    def check_name_free(self, name: str) -> None:
+        """Raise unless ``name`` is a valid name that nobody holds."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"a registered name must be a non-empty str, not {name!r}")
         holder = self.names.get(name)
         if holder is not None:
             raise AlreadyRegisteredError(name, holder.pid)
+
+    def register(self, name: str, proc: Process) -> None:
+        """Give ``proc`` the registered name ``name`` (see ``trouper.register``)."""
+        self.check_name_free(name)
         if proc.status is DEAD or proc.status is EXITING:
             raise NoProcError(proc.pid)
         if proc.name is not None:
@@ -201,6 +206,7 @@ class Node:
         runq = self.runq
         clock = time.perf_counter
         run_one = self.run_one
+        popleft = runq.popleft
         while True:
             if not runq:
                 self.scheduler_parked = trio.lowlevel.current_task()
@@ -209,7 +215,8 @@ class Node:
             deadline = clock() + _SLICE
             turns = 0
             while runq:
-                proc, msg = runq.popleft()
+                proc = popleft()
+                msg = popleft()
                 if proc.status is WAITING:
                     run_one(proc, msg)
                 turns += 1

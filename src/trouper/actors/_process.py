@@ -6,11 +6,11 @@ A process is a :class:`Process` record reached through its :class:`~._types.Pid`
 two execution modes with one semantics:
 
 * **reactive** (``proc.task is None``): no trio task and no mailbox object of its own. A
-  message to it is appended, as a ``(process, message)`` pair, to the node's run queue (one
-  FIFO for the whole node, so per-receiver order holds); the node's scheduler pops pairs and
+  message to it is appended, process then message, to the node's run queue (one FIFO for
+  the whole node, so per-receiver order holds); the node's scheduler pops pairs and
   calls ``behaviour.handle(message)`` (a plain ``def``). ``pending`` counts its queued
   messages. An idle reactive process is just this record, its pid and its behaviour object:
-  no allocation per message beyond the pair (a per-process deque costs ~0.9 us to create).
+  no allocation per message (a per-process deque costs ~0.9 us to create).
 * **task** (``proc.task`` is a :class:`TaskPart`): an ``async`` body running in its own trio
   task in the node's nursery. A message wakes the task if it is parked in ``receive``.
 
@@ -153,7 +153,9 @@ def deliver(proc: Process, msg: Any) -> None:
     if task is None:
         proc.pending += 1
         node = proc.node
-        node.runq.append((proc, msg))
+        runq = node.runq
+        runq.append(proc)  # two appends, not a pair: a tuple per message would be
+        runq.append(msg)  # GC-tracked, and millions queued at once trigger full collections
         if node.scheduler_parked is not None:
             node.wake_scheduler()
         return
