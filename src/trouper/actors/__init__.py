@@ -29,15 +29,18 @@ from ._genserver import DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT
 from ._genserver import NOREPLY as NOREPLY
 from ._genserver import From as From
 from ._genserver import GenServer as GenServer
+from ._genserver import Reply as Reply
 from ._genserver import call as call
 from ._genserver import cast as cast
 from ._genserver import reply as reply
+from ._genserver import send_request as send_request
 from ._genserver import stop as stop
 from ._info import NodeStatistics as NodeStatistics
 from ._info import ProcessInfo as ProcessInfo
 from ._info import process_info as process_info
 from ._info import statistics as statistics
 from ._receive import receive as receive
+from ._registry import Registry as Registry
 from ._runtime import open_node as open_node
 from ._runtime import run as run
 from ._types import IGNORE as IGNORE
@@ -92,6 +95,8 @@ __all__ = [
     "ProcessInfo",
     "ReceiveTimeoutError",
     "Ref",
+    "Registry",
+    "Reply",
     "SHUTDOWN",
     "Stop",
     "TrouperError",
@@ -117,6 +122,7 @@ __all__ = [
     "self",
     "send",
     "send_after",
+    "send_request",
     "spawn",
     "spawn_link",
     "spawn_monitor",

@@ -36,7 +36,10 @@ def _me(what: str) -> Process:
 
 def self() -> Pid:
     """The calling process's pid (Erlang's ``self()``)."""
-    return _me("self()").pid
+    proc = _process._running  # fast path: inside a reactive callback
+    if proc is None:
+        proc = _me("self()")
+    return proc.pid
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,8 +100,19 @@ def send(dest: Pid | str, message: Any) -> None:
     """
     if type(dest) is Pid:
         proc = dest._proc
-        if proc is not None:
-            deliver(proc, message)
+        if proc is None:
+            return
+        if proc.task is None and proc.status is not EXITING:
+            # deliver()'s reactive branch, inlined: this is the hottest path of the runtime.
+            proc.pending += 1
+            node = proc.node
+            runq = node.runq
+            runq.append(proc)
+            runq.append(message)
+            if node.scheduler_parked is not None:
+                node.wake_scheduler()
+            return
+        deliver(proc, message)
         return
     if isinstance(dest, str):
         found = get_node().names.get(dest)

@@ -32,6 +32,7 @@ import inspect
 import math
 from typing import Any, ClassVar
 
+import attrs
 import outcome
 import structlog
 import trio
@@ -40,7 +41,7 @@ from . import _process
 from ._api import resolve, unlink
 from ._behaviour import Actor, InitAck, start_process
 from ._node import crash_report, run_terminate
-from ._process import WAITING, ExitHook, Process, deliver
+from ._process import WAITING, ExitHook, Process, add_monitor, deliver
 from ._runtime import get_node
 from ._types import (
     _NO_REPLY,
@@ -49,6 +50,7 @@ from ._types import (
     NORMAL,
     CallError,
     CallTimeoutError,
+    Down,
     Exit,
     InitError,
     NotInProcessError,
@@ -116,6 +118,43 @@ class From(ExitHook):
 _GONE: Any = object()
 
 
+@attrs.frozen(slots=True)
+class Reply:
+    """The answer to :func:`send_request`, delivered as a message to the requester."""
+
+    ref: Ref
+    value: Any
+
+
+class _RequestFrom(From):
+    """A call whose reply arrives as a ``Reply`` message (``gen_server:send_request``).
+
+    The requester monitors the server under the request's ref, so a server that dies first
+    produces ``Down(ref, server, reason)`` instead.
+    """
+
+    __slots__ = ("_ref", "_requester", "_target")
+
+    def __init__(self, requester: Process, target: Process, ref: Ref, request: object) -> None:
+        super().__init__(requester.pid, target.pid, request)
+        self._ref = ref
+        self._requester = requester
+        self._target = target
+
+    def reply(self, value: Any) -> None:
+        if self._result is None:
+            self._result = _GONE
+            ref = self._ref
+            monitoring = self._requester.monitoring
+            if monitoring is not None and monitoring.pop(ref, None) is not None:
+                if self._target.monitors is not None:
+                    self._target.monitors.pop(ref, None)
+                deliver(self._requester, Reply(ref, value))
+
+    def process_exited(self, pid: Pid, reason: Any) -> None:
+        pass  # the requester's own monitor reports it
+
+
 class _Call:
     __slots__ = ("from_", "request")
 
@@ -163,7 +202,9 @@ async def _wait(proc: Process, waiter: From, timeout: float | None, message: Any
         # An idle reactive server: run its callback right here (no task switch). Nothing is
         # queued for it, so this keeps its message order.
         proc.pending += 1
-        node.run_one(proc, message)
+        node.runq.appendleft(message)
+        node.runq.appendleft(proc)
+        node.run_queue(1)
     else:
         deliver(proc, message)
     try:
@@ -201,7 +242,7 @@ async def call(
             "send a message and handle the answer, or make the behaviour async"
         )
     proc = resolve(server)
-    me = _process.current_task_process.get()
+    me = _process.current_task_owner()
     if proc is None:
         await trio.lowlevel.checkpoint()
         raise CallError(NOPROC, server, request)
@@ -209,6 +250,26 @@ async def call(
         raise CallError("calling_self", server, request)
     waiter = From(me.pid if me is not None else None, server, request)
     return await _wait(proc, waiter, timeout, _Call(waiter, request))
+
+
+def send_request(server: Pid | str, request: Any) -> Ref:
+    """Send a call without waiting: the reply arrives later as ``Reply(ref, value)``.
+
+    This is how a reactive process (which cannot wait) calls a server: it handles the
+    ``Reply`` in its callbacks. If the server is not running or dies before replying, a
+    ``Down(ref, server, reason)`` arrives instead, as with ``gen_server:send_request``.
+    """
+    me = _process.current()
+    if me is None:
+        raise NotInProcessError("send_request() must be called from inside a process")
+    ref = Ref()
+    proc = resolve(server)
+    if proc is None:
+        deliver(me, Down(ref, server, NOPROC))
+        return ref
+    add_monitor(me, proc, ref)
+    deliver(proc, _Call(_RequestFrom(me, proc, ref, request), request))
+    return ref
 
 
 def cast(server: Pid | str, request: Any) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -204,48 +205,49 @@ class Node:
 
     async def run_scheduler(self) -> None:
         runq = self.runq
-        clock = time.perf_counter
-        run_one = self.run_one
-        popleft = runq.popleft
         while True:
             if not runq:
                 self.scheduler_parked = trio.lowlevel.current_task()
                 await trio.lowlevel.wait_task_rescheduled(_abort_park)
                 continue
-            deadline = clock() + _SLICE
-            turns = 0
-            while runq:
-                proc = popleft()
-                msg = popleft()
-                if proc.status is WAITING:
-                    run_one(proc, msg)
-                turns += 1
-                if turns & 127 == 0 and clock() >= deadline:
-                    break
+            self.run_queue(sys.maxsize)
             await trio.lowlevel.checkpoint()
 
-    def run_one(self, proc: Process, msg: Any) -> None:
-        """Run one reactive callback: ``proc`` (status WAITING) handles ``msg``, now, here.
+    def run_queue(self, limit: int) -> None:
+        """Run up to ``limit`` queued reactive callbacks, stopping early after a time slice.
 
-        The scheduler calls this for each queued message; ``call`` calls it directly when the
-        server is idle with nothing queued, so a call needs no task switch at all.
+        The scheduler calls it with no practical limit; ``call`` puts its message at the
+        front of the queue and runs exactly one when the server is idle, so a call to a
+        reactive server needs no task switch at all.
         """
-        proc.pending -= 1
-        proc.status = RUNNING
-        _process._running = proc
-        try:
-            proc.handled += 1
-            result = proc.behaviour.handle(msg)
-            if result is not None:
-                self.callback_returned(proc, result)
-        except Exception as exc:
-            self.callback_failed(proc, exc)
-        _process._running = None
-        status = proc.status
-        if status is RUNNING:
-            proc.status = WAITING
-        elif status is EXITING:
-            self.schedule_finalize(proc)
+        runq = self.runq
+        popleft = runq.popleft
+        clock = time.perf_counter
+        deadline = clock() + _SLICE
+        while runq and limit:
+            limit -= 1
+            proc = popleft()
+            msg = popleft()
+            if proc.status is not WAITING:
+                continue  # it died after the message was queued
+            proc.pending -= 1
+            proc.status = RUNNING
+            _process._running = proc
+            try:
+                proc.handled += 1
+                result = proc.behaviour.handle(msg)
+                if result is not None:
+                    self.callback_returned(proc, result)
+            except Exception as exc:
+                self.callback_failed(proc, exc)
+            _process._running = None
+            status = proc.status
+            if status is RUNNING:
+                proc.status = WAITING
+            elif status is EXITING:
+                self.schedule_finalize(proc)
+            if limit & 127 == 0 and clock() >= deadline:
+                break
 
     # -- timers -----------------------------------------------------------------------------
 

@@ -129,7 +129,19 @@ def current() -> Process | None:
     proc = _running
     if proc is not None:
         return proc
-    return current_task_process.get()
+    return current_task_owner()
+
+
+def current_task_owner() -> Process | None:
+    """The task process whose own trio task is running this code, if any.
+
+    trio copies context variables into child tasks, so a plain trio task started from inside
+    a process would otherwise pass for that process (and could steal its messages).
+    """
+    proc = current_task_process.get()
+    if proc is None or proc.task is None or proc.task.trio_task is not trio.lowlevel.current_task():
+        return None
+    return proc
 
 
 def set_running(proc: Process | None) -> Process | None:

@@ -22,7 +22,7 @@ def current_task_process(what: str) -> Process:
             f"{what} cannot be used in a reactive callback (a plain def cannot wait); "
             "write the behaviour with async callbacks to make it a task process"
         )
-    proc = _process.current_task_process.get()
+    proc = _process.current_task_owner()
     if proc is None or proc.status is DEAD:
         raise NotInProcessError(f"{what} must be called from inside a trouper process")
     return proc
