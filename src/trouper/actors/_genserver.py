@@ -315,7 +315,7 @@ class GenServer(Actor):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.handle = GenServer._handle_async if cls._trouper_task_mode else GenServer._handle_sync  # type: ignore[method-assign]
+        cls.handle = GenServer._handle_async if cls._trouper_task_mode else GenServer._handle_sync  # type: ignore[method-assign,assignment]
 
     # -- callbacks (override these) ---------------------------------------------------------
 
@@ -443,7 +443,7 @@ class GenServer(Actor):
         _process.request_stop(proc, reason)
 
 
-GenServer.handle = GenServer._handle_sync  # type: ignore[method-assign]
+GenServer.handle = GenServer._handle_sync  # type: ignore[method-assign,assignment]
 
 
 async def _start(

@@ -287,7 +287,7 @@ class Node:
                     timer.active = False
                     del self._timer_by_ref[timer.ref]
                     dest = timer.dest
-                    proc = dest._proc if type(dest) is Pid else self.names.get(dest)
+                    proc = dest._proc if isinstance(dest, Pid) else self.names.get(dest)
                     if proc is not None:
                         deliver(proc, timer.message)
             with trio.CancelScope(deadline=heap[0][0] if heap else math.inf) as scope:
