@@ -10,7 +10,16 @@ from typing import Any
 
 from . import _process
 from ._behaviour import start_process
-from ._process import DEAD, EXITING, Process, add_link, add_monitor, deliver, raise_if_exiting
+from ._process import (
+    DEAD,
+    EXITING,
+    Process,
+    add_link,
+    add_monitor,
+    deliver,
+    raise_if_exiting,
+    remove_link,
+)
 from ._runtime import get_node
 from ._types import (
     NOPROC,
@@ -177,10 +186,8 @@ def unlink(pid: Pid) -> None:
     """
     me = _me("unlink()")
     target = pid._proc
-    if me.links is not None and target is not None:
-        me.links.discard(target)
-        if target.links is not None:
-            target.links.discard(me)
+    if target is not None:
+        remove_link(me, target)
 
 
 def monitor(target: Pid | str) -> Ref:

@@ -13,6 +13,7 @@ so state starts clean, as in OTP). The execution mode follows from how the class
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -21,9 +22,23 @@ import trio
 
 from . import _process
 from ._node import Node, crash_report
-from ._process import EXITING, RUNNING, WAITING, Process, add_link, add_monitor
+from ._process import EXITING, RUNNING, WAITING, Process, add_link, add_monitor, remove_link
 from ._receive import receive
-from ._types import IGNORE, NORMAL, ProcessExit, Ref, Stop, is_clean_exit
+from ._runtime import get_node
+from ._types import (
+    IGNORE,
+    KILLED,
+    NORMAL,
+    InitError,
+    NotInProcessError,
+    Pid,
+    ProcessExit,
+    Ref,
+    Stop,
+    is_clean_exit,
+)
+
+DEFAULT_START_TIMEOUT = 5.0
 
 
 class Actor:
@@ -32,7 +47,8 @@ class Actor:
     ============================  ===================================================
     API                           callback
     ============================  ===================================================
-    ``spawn(MyActor, *args)``     ``init(*args)``: return None, ``IGNORE`` or ``Stop``
+    ``spawn(MyActor, *args)``,    ``init(*args)``: return None, ``IGNORE`` or ``Stop``
+    ``await MyActor.start_link``
     a message arrives             ``handle(message)``: return None or ``Stop``
     the process ends on its own   ``terminate(reason)`` (not after a kill or a signal)
     ============================  ===================================================
@@ -64,6 +80,40 @@ class Actor:
 
     def terminate(self, reason: Any) -> Any:
         return None
+
+    # -- starting ---------------------------------------------------------------------------
+
+    @classmethod
+    async def start_link(
+        cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_START_TIMEOUT
+    ) -> Pid | None:
+        """Start a process linked to the caller; returns after ``init`` has run.
+
+        Returns the pid, or None if ``init`` returned ``IGNORE``. If ``init`` raises or
+        returns ``Stop(reason)``, raises :class:`InitError` with that reason; as in OTP the
+        failed process's exit signal then reaches the linked caller too (trap exits to
+        survive it). A name already taken raises :class:`AlreadyRegisteredError`.
+        """
+        pid, _ = await _start(cls, args, link=True, monitor=False, name=name, timeout=timeout)
+        return pid
+
+    @classmethod
+    async def start(
+        cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_START_TIMEOUT
+    ) -> Pid | None:
+        """Like :meth:`start_link`, without a link."""
+        pid, _ = await _start(cls, args, link=False, monitor=False, name=name, timeout=timeout)
+        return pid
+
+    @classmethod
+    async def start_monitor(
+        cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_START_TIMEOUT
+    ) -> tuple[Pid, Ref] | None:
+        """Like :meth:`start`, monitored by the caller; returns ``(pid, ref)``."""
+        pid, ref = await _start(cls, args, link=False, monitor=True, name=name, timeout=timeout)
+        if pid is None or ref is None:
+            return None
+        return pid, ref
 
 
 @attrs.define
@@ -212,3 +262,38 @@ async def _terminate_task(behaviour: Any, reason: Any) -> None:
         await _maybe_await(behaviour.terminate(reason))
     except Exception as exc:
         raise ProcessExit(exc) from exc
+
+
+async def _start(
+    cls: type[Actor],
+    args: tuple[Any, ...],
+    *,
+    link: bool,
+    monitor: bool,
+    name: str | None,
+    timeout: float | None,
+) -> tuple[Pid | None, Ref | None]:
+    node = get_node()
+    parent = _process.current()
+    if (link or monitor) and parent is None:
+        raise NotInProcessError("start_link/start_monitor must be called from inside a process")
+    ack = InitAck()
+    proc, ref = start_process(
+        node, cls, args, parent=parent, link=link, monitor=monitor, name=name, ack=ack
+    )
+    if ack.outcome is None:
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            await ack.event.wait()
+        if ack.outcome is None:
+            if parent is not None and link:
+                remove_link(parent, proc)
+            _process.begin_exit(proc, KILLED)
+            raise InitError("timeout")
+    else:
+        await trio.lowlevel.cancel_shielded_checkpoint()
+    kind, reason = ack.outcome
+    if kind == "ok":
+        return proc.pid, ref
+    if kind == "ignore":
+        return None, None
+    raise InitError(reason) from reason if isinstance(reason, BaseException) else None

@@ -38,21 +38,18 @@ import structlog
 import trio
 
 from . import _process
-from ._api import resolve, unlink
-from ._behaviour import Actor, InitAck, start_process
+from ._api import resolve
+from ._behaviour import Actor
 from ._node import crash_report, run_terminate
 from ._process import WAITING, ExitHook, Process, add_monitor, deliver
-from ._runtime import get_node
 from ._types import (
     _NO_REPLY,
-    KILLED,
     NOPROC,
     NORMAL,
     CallError,
     CallTimeoutError,
     Down,
     Exit,
-    InitError,
     NotInProcessError,
     Pid,
     ProcessExit,
@@ -337,40 +334,6 @@ class GenServer(Actor):
     def terminate(self, reason: Any) -> Any:
         return None
 
-    # -- starting ---------------------------------------------------------------------------
-
-    @classmethod
-    async def start_link(
-        cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_CALL_TIMEOUT
-    ) -> Pid | None:
-        """Start a server linked to the caller; returns after ``init`` has run.
-
-        Returns the pid, or None if ``init`` returned ``IGNORE``. If ``init`` raises or
-        returns ``Stop(reason)``, raises :class:`InitError` with that reason; as in OTP the
-        failed server's exit signal then reaches the linked caller too (trap exits to
-        survive it). A name already taken raises :class:`AlreadyRegisteredError`.
-        """
-        pid, _ = await _start(cls, args, link=True, monitor=False, name=name, timeout=timeout)
-        return pid
-
-    @classmethod
-    async def start(
-        cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_CALL_TIMEOUT
-    ) -> Pid | None:
-        """Like :meth:`start_link`, without a link."""
-        pid, _ = await _start(cls, args, link=False, monitor=False, name=name, timeout=timeout)
-        return pid
-
-    @classmethod
-    async def start_monitor(
-        cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_CALL_TIMEOUT
-    ) -> tuple[Pid, Ref] | None:
-        """Like :meth:`start`, monitored by the caller; returns ``(pid, ref)``."""
-        pid, ref = await _start(cls, args, link=False, monitor=True, name=name, timeout=timeout)
-        if pid is None or ref is None:
-            return None
-        return pid, ref
-
     # -- dispatch (the engine calls ``handle``; it is one of these two) ---------------------
 
     def _route(self, message: Any) -> tuple[Any, tuple[Any, ...]]:
@@ -444,38 +407,3 @@ class GenServer(Actor):
 
 
 GenServer.handle = GenServer._handle_sync  # type: ignore[method-assign,assignment]
-
-
-async def _start(
-    cls: type[GenServer],
-    args: tuple[Any, ...],
-    *,
-    link: bool,
-    monitor: bool,
-    name: str | None,
-    timeout: float | None,
-) -> tuple[Pid | None, Ref | None]:
-    node = get_node()
-    parent = _process.current()
-    if (link or monitor) and parent is None:
-        raise NotInProcessError("start_link/start_monitor must be called from inside a process")
-    ack = InitAck()
-    proc, ref = start_process(
-        node, cls, args, parent=parent, link=link, monitor=monitor, name=name, ack=ack
-    )
-    if ack.outcome is None:
-        with trio.move_on_after(math.inf if timeout is None else timeout):
-            await ack.event.wait()
-        if ack.outcome is None:
-            if parent is not None and link:
-                unlink(proc.pid)
-            _process.begin_exit(proc, KILLED)
-            raise InitError("timeout")
-    else:
-        await trio.lowlevel.cancel_shielded_checkpoint()
-    kind, reason = ack.outcome
-    if kind == "ok":
-        return proc.pid, ref
-    if kind == "ignore":
-        return None, None
-    raise InitError(reason) from reason if isinstance(reason, BaseException) else None

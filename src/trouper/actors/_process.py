@@ -311,3 +311,11 @@ def add_link(a: Process, b: Process) -> None:
     if b.links is None:
         b.links = set()
     b.links.add(a)
+
+
+def remove_link(a: Process, b: Process) -> None:
+    """Remove the link between two processes, if any."""
+    if a.links is not None:
+        a.links.discard(b)
+    if b.links is not None:
+        b.links.discard(a)
