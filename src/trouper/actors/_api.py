@@ -317,7 +317,7 @@ def send_after(delay: float, dest: Pid | str, message: Any) -> Ref:
 
 
 def cancel_timer(ref: Ref) -> float | None:
-    """Cancel a timer; returns the seconds it had left, or None if it already fired or was cancelled."""
+    """Cancel a timer; returns the seconds it had left, or None if it fired or was cancelled."""
     return get_node().cancel_timer(ref)
 
 

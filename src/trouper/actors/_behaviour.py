@@ -118,7 +118,7 @@ class Actor:
 
 @attrs.define
 class InitAck:
-    """How a starter learns the outcome of ``init``: ("ok", None) / ("ignore", None) / ("error", reason)."""
+    """How a starter learns how ``init`` went: ("ok" | "ignore" | "error", reason)."""
 
     outcome: tuple[str, Any] | None = None
     event: trio.Event = attrs.field(factory=trio.Event)

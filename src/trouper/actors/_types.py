@@ -86,7 +86,7 @@ def make_ref() -> Ref:
 
 @attrs.frozen(slots=True)
 class Exit:
-    """The message a process that traps exits receives for an exit signal: ``{'EXIT', From, Reason}``."""
+    """What a process that traps exits receives for an exit signal: ``{'EXIT', From, Reason}``."""
 
     pid: Pid
     reason: Any
@@ -183,7 +183,7 @@ class Stop:
 
 
 class InitError(TrouperError):
-    """A behaviour's ``init`` failed, so its start did: ``reason`` says why (OTP's ``{error, Reason}``)."""
+    """A behaviour's ``init`` failed, so did its start; ``reason`` says why (``{error, Reason}``)."""
 
     def __init__(self, reason: Any) -> None:
         super().__init__(f"init failed: {reason!r}")
