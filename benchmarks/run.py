@@ -338,7 +338,7 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
 
 
 def parse_output(
-    stdout: str, impl: str, bench: Bench, n: int
+    stdout: str, suite: Suite, impl: str, bench: Bench, n: int
 ) -> tuple[dict[str, float], dict[str, str], list[str]]:
     """Collect metric values from JSON lines; return (values, units, problems)."""
     values: dict[str, float] = {}
@@ -367,8 +367,12 @@ def parse_output(
         ):
             problems.append(f"bad value: {line[:200]}")
             continue
-        values[str(record["metric"])] = float(value)
-        units[str(record["metric"])] = str(record.get("unit", ""))
+        metric, unit = str(record["metric"]), str(record.get("unit", ""))
+        expected_unit = suite.metric(metric, unit).unit
+        if unit != expected_unit:
+            problems.append(f"unit {unit!r}, expected {expected_unit!r}: {line[:200]}")
+            continue
+        values[metric], units[metric] = float(value), unit
     missing = [m for m in bench.metrics if m not in values]
     if missing:
         problems.append(f"missing metrics: {', '.join(missing)}")
@@ -404,7 +408,7 @@ def run_once(
         run.wall_s = time.perf_counter() - start
         run.status = "timeout"
         # Keep the metrics printed before the limit (e.g. spawn_rate before teardown_s).
-        run.values, run.units, _ = parse_output(stdout, impl.name, bench, n)
+        run.values, run.units, _ = parse_output(stdout, suite, impl.name, bench, n)
         run.error = f"not finished within {timeout:g} s"
         return run
     except BaseException:  # e.g. Ctrl-C: do not leave a multi-GiB child behind
@@ -412,7 +416,7 @@ def run_once(
         proc.wait()
         raise
     run.wall_s = time.perf_counter() - start
-    run.values, run.units, problems = parse_output(stdout, impl.name, bench, n)
+    run.values, run.units, problems = parse_output(stdout, suite, impl.name, bench, n)
     if proc.returncode != 0:
         problems.insert(0, f"exit status {proc.returncode}")
     if problems:
@@ -432,75 +436,49 @@ class Plan:
     timeout: float
 
 
+def schedule(plan: Plan, repeat: int) -> Iterable[tuple[Bench, int, Impl]]:
+    """One repeat's jobs: every (bench, n), all implementations in an order rotated per repeat."""
+    for bench in plan.benches:
+        impls = [i for i in plan.impls if bench.only_impls is None or i.name in bench.only_impls]
+        if not impls:
+            continue
+        shift = repeat % len(impls)
+        for row_n in plan.sizes[bench.name]:
+            for impl in impls[shift:] + impls[:shift]:
+                yield bench, row_n, impl
+
+
 def execute(plan: Plan, log: Callable[[str], None]) -> list[Run]:
-    """Run the plan: repeats outermost, implementations interleaved (order rotated)."""
+    """Run the plan, strictly sequentially, repeats outermost."""
     runs: list[Run] = []
     timed_out: dict[tuple[str, str], int] = {}  # (impl, bench) -> smallest n that timed out
-    jobs = [
-        (bench, row_n, impl)
-        for bench in plan.benches
-        for row_n in plan.sizes[bench.name]
-        for impl in plan.impls
-        if bench.only_impls is None or impl.name in bench.only_impls
-    ]
-    total = len(jobs) * plan.repeats
-    done = 0
+    total = sum(1 for _ in schedule(plan, 0)) * plan.repeats
     for repeat in range(plan.repeats):
-        for bench in plan.benches:
-            for row_n in plan.sizes[bench.name]:
-                impls = [
-                    i for i in plan.impls if bench.only_impls is None or i.name in bench.only_impls
-                ]
-                shift = repeat % len(impls) if impls else 0
-                for impl in impls[shift:] + impls[:shift]:
-                    done += 1
-                    n = impl.n_for(bench.name, row_n)
-                    label = (
-                        f"[{done}/{total}] repeat {repeat + 1} {bench.name} n={row_n:,} {impl.name}"
-                    )
-                    if n is None:
-                        runs.append(
-                            Run(
-                                plan.suite.name,
-                                impl.name,
-                                bench.name,
-                                row_n,
-                                row_n,
-                                repeat,
-                                "skipped",
-                                error="size not run for this implementation",
-                            )
-                        )
-                        log(f"{label}: skipped (size not run for this implementation)")
-                        continue
-                    limit = timed_out.get((impl.name, bench.name))
-                    if limit is not None and n >= limit:
-                        run = Run(
-                            plan.suite.name,
-                            impl.name,
-                            bench.name,
-                            row_n,
-                            n,
-                            repeat,
-                            "timeout",
-                            error=f"not attempted: n={limit:,} already timed out",
-                        )
-                        runs.append(run)
-                        log(f"{label}: timeout (not attempted, n={limit:,} timed out)")
-                        continue
-                    run = run_once(plan.suite, impl, bench, row_n, n, repeat, plan.timeout)
-                    runs.append(run)
-                    if run.status == "timeout":
-                        timed_out[(impl.name, bench.name)] = n
-                    detail = ", ".join(
-                        f"{m}={fmt_value(v, plan.suite.metric(m))}" for m, v in run.values.items()
-                    )
-                    log(
-                        f"{label}: {run.status} in {run.wall_s:.1f}s"
-                        + (f" ({detail})" if detail else "")
-                    )
-                    if run.status == "failed":
-                        log("    " + run.error.replace("\n", "\n    "))
+        for bench, row_n, impl in schedule(plan, repeat):
+            label = f"[{len(runs) + 1}/{total}] repeat {repeat + 1} {bench.name} n={row_n:,}"
+            label += f" {impl.name}"
+            n = impl.n_for(bench.name, row_n)
+            limit = timed_out.get((impl.name, bench.name), math.inf)
+            if n is None or n >= limit:
+                run = Run(
+                    plan.suite.name, impl.name, bench.name, row_n, n or row_n, repeat, "skipped"
+                )
+                run.error = "not run at this n for this implementation"
+                if n is not None:
+                    run.status, run.error = "timeout", f"not attempted: n={limit:,} timed out"
+                runs.append(run)
+                log(f"{label}: {run.status} ({run.error})")
+                continue
+            run = run_once(plan.suite, impl, bench, row_n, n, repeat, plan.timeout)
+            runs.append(run)
+            if run.status == "timeout":
+                timed_out[(impl.name, bench.name)] = n
+            detail = ", ".join(
+                f"{m}={fmt_value(v, plan.suite.metric(m))}" for m, v in run.values.items()
+            )
+            log(f"{label}: {run.status} in {run.wall_s:.1f}s" + (f" ({detail})" if detail else ""))
+            if run.status != "ok":
+                log("    " + run.error.replace("\n", "\n    "))
     return runs
 
 
@@ -583,7 +561,7 @@ def fmt_cell(cell: Cell | None, metric: Metric, row_n: int) -> str:
     if cell is None:
         return "-"
     if cell.median is None or cell.min is None or cell.max is None:
-        return cell.status
+        return "not run" if cell.status == "skipped" else cell.status
     text = fmt_value(cell.median, metric)
     if cell.ok_runs > 1:
         text += f" ({fmt_value(cell.min, metric)}-{fmt_value(cell.max, metric)})"
@@ -591,21 +569,21 @@ def fmt_cell(cell: Cell | None, metric: Metric, row_n: int) -> str:
     if cell.n != row_n:
         notes.append(f"n={cell.n:,}")
     if cell.ok_runs < cell.runs:
-        notes.append(f"{cell.ok_runs}/{cell.runs} ok")
+        notes.append(f"{cell.ok_runs} of {cell.runs} runs")
     return text + (f" [{'; '.join(notes)}]" if notes else "")
 
 
-def target_text(
-    suite: Suite, bench: str, row_n: int, metric: str, ref: Cell | None
-) -> tuple[str, bool | None]:
-    """Return (text, met) for the reference implementation; ("", None) if no target."""
-    for target in suite.targets:
-        if target.applies(bench, metric, row_n):
-            if ref is None or ref.median is None:
-                return f"{target.label}: not measured", None
-            met = target.met(ref.median)
-            return f"{target.label}: {'met' if met else 'NOT met'}", met
-    return "", None
+def target_for(suite: Suite, bench: str, row_n: int, metric: str) -> Target | None:
+    return next((t for t in suite.targets if t.applies(bench, metric, row_n)), None)
+
+
+def verdict(target: Target, ref: Cell | None) -> bool | None:
+    """Whether the reference's median meets the target; None if there is no median."""
+    return None if ref is None or ref.median is None else target.met(ref.median)
+
+
+def verdict_text(met: bool | None) -> str:
+    return "not measured" if met is None else ("met" if met else "NOT met")
 
 
 # --- reporting ---------------------------------------------------------------------------
@@ -621,9 +599,6 @@ class SuiteReport:
     machine: dict[str, str]
     command: str
     date: str
-
-    def impl_names(self) -> list[str]:
-        return [i.name for i in self.plan.impls]
 
     def rows(self) -> Iterable[tuple[Bench, int, Metric, list[str]]]:
         """(bench, row n, metric, implementations shown) in table order."""
@@ -642,13 +617,6 @@ class SuiteReport:
         return cell
 
 
-def table_columns(report: SuiteReport, shown: list[str]) -> tuple[list[str], list[str]]:
-    """(implementation columns, comparison columns) for a bench."""
-    ref = report.suite.reference
-    comparisons = [i for i in shown if i != ref] if ref in shown else []
-    return shown, comparisons
-
-
 def bench_rows(report: SuiteReport, bench: Bench) -> tuple[list[str], list[list[str]]]:
     """Header and body of one bench's table (shared by the text and markdown output)."""
     ref = report.suite.reference
@@ -657,22 +625,26 @@ def bench_rows(report: SuiteReport, bench: Bench) -> tuple[list[str], list[list[
     for b, row_n, metric, shown in report.rows():
         if b is not bench:
             continue
-        impls, comparisons = table_columns(report, shown)
+        comparisons = [i for i in shown if i != ref] if ref in shown else []
         has_target = any(t.bench == bench.name for t in report.suite.targets) and ref in shown
-        header = ["n", "metric", *impls, *(f"{ref}/{c}" for c in comparisons)]
+        header = ["n", "metric", *shown, *(f"{ref}/{c}" for c in comparisons)]
         if has_target:
             header.append(f"target ({ref})")
         ref_cell = report.cell(bench.name, row_n, metric.name, ref)
         row = [f"{row_n:,}", f"{metric.name} ({metric.unit}, {metric.direction})"]
         row += [
-            fmt_cell(report.cell(bench.name, row_n, metric.name, i), metric, row_n) for i in impls
+            fmt_cell(report.cell(bench.name, row_n, metric.name, i), metric, row_n) for i in shown
         ]
         row += [
             ratio_text(ref_cell, report.cell(bench.name, row_n, metric.name, c), metric)
             for c in comparisons
         ]
         if has_target:
-            row.append(target_text(report.suite, bench.name, row_n, metric.name, ref_cell)[0])
+            target = target_for(report.suite, bench.name, row_n, metric.name)
+            if target is None:
+                row.append("")
+            else:
+                row.append(f"{target.label}: {verdict_text(verdict(target, ref_cell))}")
         body.append(row)
     return header, body
 
@@ -718,7 +690,10 @@ def render_markdown(report: SuiteReport) -> str:
         f"- **Method:** every cell is the median of {report.plan.repeats} run(s), "
         "(min-max) in parentheses; each run is a fresh OS process; implementations are "
         "interleaved within each repeat; per-run time limit "
-        f"{report.plan.timeout:g} s (`timeout`: exceeded, larger n then not attempted). "
+        f"{report.plan.timeout:g} s (`timeout`: exceeded, larger n then not attempted; "
+        "metrics printed before the limit are kept). `[2 of 3 runs]`: only that many runs "
+        "gave the value; `[n=...]`: that implementation ran a different n; `not run`: "
+        "size deliberately not run for that implementation. "
         f"Ratios are {ref}'s median divided by the other's, with the verdict spelled out "
         f"(`2.0x faster` means {ref} is better by that factor).",
     ]
@@ -726,9 +701,9 @@ def render_markdown(report: SuiteReport) -> str:
         if state != "present":
             lines.append(f"- **{name}:** {state} ({why})")
     checked = [
-        (bench, row_n, metric)
+        (bench, row_n, metric, target)
         for bench, row_n, metric, _ in report.rows()
-        if any(t.applies(bench.name, metric.name, row_n) for t in suite.targets)
+        if (target := target_for(suite, bench.name, row_n, metric.name)) is not None
     ]
     if checked:
         lines += [
@@ -738,18 +713,17 @@ def render_markdown(report: SuiteReport) -> str:
             "| bench | n | metric | target | measured | status |",
             "|---|---|---|---|---|---|",
         ]
-        for bench, row_n, metric in checked:
+        for bench, row_n, metric, target in checked:
             ref_cell = report.cell(bench.name, row_n, metric.name, ref)
-            text, met = target_text(suite, bench.name, row_n, metric.name, ref_cell)
-            label = text.rsplit(":", 1)[0]
+            met = verdict(target, ref_cell)
             measured = (
                 fmt_value(ref_cell.median, metric)
                 if ref_cell and ref_cell.median is not None
                 else (ref_cell.status if ref_cell else "-")
             )
-            status = "met" if met else ("**not met**" if met is False else "not measured")
-            cells = [bench.name, f"{row_n:,}", f"{metric.name} ({metric.unit})"]
-            lines.append("| " + " | ".join([*cells, label, measured, status]) + " |")
+            status = "**NOT met**" if met is False else verdict_text(met)
+            cells = [bench.name, f"{row_n:,}", f"{metric.name} ({metric.unit})", target.label]
+            lines.append("| " + " | ".join([*cells, measured, status]) + " |")
     for bench in report.plan.benches:
         header, body = bench_rows(report, bench)
         if not body:
@@ -808,16 +782,17 @@ def report_json(report: SuiteReport) -> dict[str, Any]:
             )
     targets = []
     for bench, row_n, metric, _ in report.rows():
-        ref_cell = report.cell(bench.name, row_n, metric.name, report.suite.reference)
-        text, met = target_text(report.suite, bench.name, row_n, metric.name, ref_cell)
-        if text:
+        target = target_for(report.suite, bench.name, row_n, metric.name)
+        if target is not None:
+            ref_cell = report.cell(bench.name, row_n, metric.name, report.suite.reference)
             targets.append(
                 {
                     "bench": bench.name,
                     "n": row_n,
                     "metric": metric.name,
-                    "target": text.rsplit(":", 1)[0],
-                    "met": met,
+                    "target": target.label,
+                    "met": verdict(target, ref_cell),
+                    "median": ref_cell.median if ref_cell else None,
                 }
             )
     return {
@@ -926,7 +901,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="per-run limit in seconds (default %(default)g)",
     )
     p.add_argument(
-        "--out", default="BENCHMARKS.md", help="markdown file, '-' for none (default %(default)s)"
+        "--out",
+        default=str(REPO_ROOT / "BENCHMARKS.md"),
+        help="markdown file, '-' for none (default: BENCHMARKS.md at the repository root)",
     )
     p.add_argument(
         "--json",

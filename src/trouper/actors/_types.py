@@ -183,7 +183,7 @@ class Stop:
 
 
 class InitError(TrouperError):
-    """A behaviour's ``init`` failed, so did its start; ``reason`` says why (``{error, Reason}``)."""
+    """A behaviour's ``init`` failed, so did its start: ``reason`` says why (``{error, R}``)."""
 
     def __init__(self, reason: Any) -> None:
         super().__init__(f"init failed: {reason!r}")
