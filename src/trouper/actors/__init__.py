@@ -40,6 +40,7 @@ from ._info import ProcessInfo as ProcessInfo
 from ._info import process_info as process_info
 from ._info import statistics as statistics
 from ._receive import receive as receive
+from ._receive import receive_all_nowait as receive_all_nowait
 from ._registry import Registry as Registry
 from ._runtime import open_node as open_node
 from ._runtime import run as run
@@ -115,6 +116,7 @@ __all__ = [
     "processes",
     "read_timer",
     "receive",
+    "receive_all_nowait",
     "register",
     "registered",
     "reply",

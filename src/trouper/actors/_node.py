@@ -338,6 +338,8 @@ def stop_self(proc: Process, reason: Any) -> None:
 
 def crash_report(proc: Process, reason: Any) -> None:
     """Log OTP's crash report for a process that ended abnormally on its own."""
+    if proc.node.closed:
+        return  # the node is stopping everything; nothing here is a crash
     behaviour = proc.behaviour
     log.error(
         "crash_report",

@@ -106,3 +106,29 @@ async def _park(proc: Process, deadline: float) -> bool:
     finally:
         if proc.status is WAITING or (proc.status is not EXITING and proc.status is not DEAD):
             proc.status = RUNNING
+
+
+def receive_all_nowait(match: Any = None) -> list[Any]:
+    """Take every queued message that matches, oldest first, without waiting.
+
+    For a task process that must sweep many messages at once (a supervisor collecting the
+    exits of a million children): one call instead of a ``receive`` checkpoint each.
+    Messages that do not match stay queued in order.
+    """
+    proc = current_task_process("receive_all_nowait()")
+    mailbox = proc.mailbox
+    if not mailbox:
+        return []
+    predicate = _as_predicate(match)
+    if predicate is None:
+        taken = list(mailbox)
+        mailbox.clear()
+    else:
+        taken = []
+        kept: list[Any] = []
+        for message in mailbox:
+            (taken if predicate(message) else kept).append(message)
+        mailbox.clear()
+        mailbox.extend(kept)
+    proc.handled += len(taken)
+    return taken

@@ -12,7 +12,7 @@ import trio
 from . import _process
 from ._node import Node
 from ._process import EXITING, RUNNING
-from ._types import NORMAL, NoNodeError, ProcessExit
+from ._types import NoNodeError, ProcessExit
 
 T = TypeVar("T")
 
@@ -89,10 +89,8 @@ async def open_node(*, tune_gc: bool = True) -> AsyncIterator[Node]:
                 _process.current_task_process.reset(token)
                 if root.status is EXITING:
                     killed = root.exit_reason
-                elif not node.closed:
-                    root.status = EXITING
-                    root.exit_reason = NORMAL
-                    node.schedule_finalize(root)
+                # The node is going away: no exit signals (not even the root's), so no
+                # process starts cleaning up half-way through the shutdown.
                 node.shutdown()
                 if _active is node:
                     _active = None
