@@ -108,6 +108,9 @@ def run(
     (``clock=``, ``instruments=``...).
     """
 
+    # Anything with an async ``__trouper_main__`` method (an Application) runs that way.
+    main = getattr(main, "__trouper_main__", main)
+
     async def _root() -> T:
         async with open_node(tune_gc=tune_gc):
             return await main(*args)

@@ -4,6 +4,8 @@ OTP's supervisor semantics (otp-semantics.md A7-A11) are the specification; docs
 says where trouper differs on purpose.
 """
 
+from ._application import Application as Application
+from ._application import ApplicationExit as ApplicationExit
 from ._common import RESTARTING as RESTARTING
 from ._common import ChildCounts as ChildCounts
 from ._common import ChildInfo as ChildInfo
@@ -25,8 +27,22 @@ from ._spec import ChildSpecError as ChildSpecError
 from ._spec import child_spec as child_spec
 from ._supervisor import Supervisor as Supervisor
 from ._supervisor import SupervisorFlags as SupervisorFlags
+from ._task import Task as Task
+from ._task import TaskError as TaskError
+from ._task import TaskSupervisor as TaskSupervisor
+from ._task import TaskTimeoutError as TaskTimeoutError
+from ._tree import format_tree as format_tree
+from ._tree import tree as tree
 
 __all__ = [
+    "Application",
+    "ApplicationExit",
+    "Task",
+    "TaskError",
+    "TaskSupervisor",
+    "TaskTimeoutError",
+    "format_tree",
+    "tree",
     "DEFAULT_INTENSITY",
     "DEFAULT_PERIOD",
     "RESTARTING",
