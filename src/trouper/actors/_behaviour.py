@@ -281,6 +281,11 @@ async def _start(
     proc, ref = start_process(
         node, cls, args, parent=parent, link=link, monitor=monitor, name=name, ack=ack
     )
+    if not link:
+        # As gen:start does: a server started without a link is its own parent, so an Exit
+        # from whoever started it is plain information for handle_info. (Its messages are
+        # only read after init, so setting it now is in time.)
+        proc.parent = proc.pid
     if ack.outcome is None:
         with trio.move_on_after(math.inf if timeout is None else timeout):
             await ack.event.wait()
@@ -290,7 +295,7 @@ async def _start(
             _process.begin_exit(proc, KILLED)
             raise InitError("timeout")
     else:
-        await trio.lowlevel.cancel_shielded_checkpoint()
+        await node.fair_yield()
     kind, reason = ack.outcome
     if kind == "ok":
         return proc.pid, ref

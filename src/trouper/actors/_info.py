@@ -28,7 +28,7 @@ class ProcessInfo:
     monitors: tuple[Ref, ...]  # monitors this process holds on others
     monitored_by: tuple[Pid, ...]
     trap_exit: bool
-    parent: Pid | None
+    parent: Pid | None  # the spawner (a server started unlinked is its own parent, as in OTP)
 
 
 @attrs.frozen

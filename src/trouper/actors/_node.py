@@ -146,7 +146,7 @@ class Node:
         else:
             proc.status = EXITING
             proc.exit_reason = reason
-            if isinstance(reason, BaseException):
+            if isinstance(reason, BaseException) or not is_clean_exit(reason):
                 crash_report(proc, reason)
         self.schedule_finalize(proc)
 
@@ -183,12 +183,20 @@ class Node:
         never yield, starving the other tasks, or pay a full trio scheduling round (several
         microseconds) every time. Cancellation is honoured on every call.
         """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        await self.fair_yield()
+
+    async def fair_yield(self) -> None:
+        """Yield to other tasks (not a cancellation point) if this time slice is used up.
+
+        For work that has already taken effect (a message taken from the mailbox, a child
+        started): cancelling there would lose it, and a full trio round (~7 us here) per
+        message would cost more than the work itself.
+        """
         now = time.perf_counter()
         if now >= self._next_yield:
             self._next_yield = now + _SLICE
-            await trio.lowlevel.checkpoint()
-        else:
-            await trio.lowlevel.checkpoint_if_cancelled()
+            await trio.lowlevel.cancel_shielded_checkpoint()
 
     def callback_returned(self, proc: Process, result: Any) -> None:
         """A reactive ``handle`` returned something: ``Stop`` ends the process cleanly."""

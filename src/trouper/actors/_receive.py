@@ -66,13 +66,13 @@ async def receive(match: Any = None, *, timeout: float | None = None, after: Any
             if predicate is None:
                 message = mailbox.popleft()
                 proc.handled += 1
-                await trio.lowlevel.cancel_shielded_checkpoint()
+                await proc.node.fair_yield()
                 return message
             for index, message in enumerate(itertools.islice(mailbox, scanned, None), scanned):
                 if predicate(message):
                     del mailbox[index]
                     proc.handled += 1
-                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    await proc.node.fair_yield()
                     return message
             scanned = len(mailbox)
         if trio.current_time() >= deadline:

@@ -12,15 +12,16 @@ import trouper
 log = structlog.get_logger("trouper.supervision")
 
 
-def _supervisor_label() -> str:
-    me = trouper.self()
-    info = trouper.process_info(me)
-    return f"{info.name} {me!r}" if info is not None and info.name else repr(me)
+def report(
+    event: str, *, child_id: Hashable, pid: Any, reason: Any = None, **extra: Any
+) -> None:
+    """Emit one supervisor report: ``child_started`` at info level, the others as errors.
 
-
-def report(event: str, *, child_id: Hashable, pid: Any, reason: Any = None, **extra: Any) -> None:
-    """Emit one supervisor report: ``child_started`` at info level, the others as errors."""
-    fields = {"supervisor": _supervisor_label(), "child_id": child_id, "pid": repr(pid), **extra}
+    The supervisor is the calling process (named by pid; its registered name is in
+    ``process_info`` for whoever needs it: looking it up here would cost more than the
+    report on a supervisor with a million children).
+    """
+    fields = {"supervisor": repr(trouper.self()), "child_id": child_id, "pid": repr(pid), **extra}
     if event == "child_started":
         log.info(event, **fields)
     else:
