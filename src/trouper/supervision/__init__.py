@@ -20,6 +20,7 @@ from ._common import which_children as which_children
 from ._dynamic import DynamicSupervisor as DynamicSupervisor
 from ._intensity import DEFAULT_INTENSITY as DEFAULT_INTENSITY
 from ._intensity import DEFAULT_PERIOD as DEFAULT_PERIOD
+from ._intensity import RestartWindow as RestartWindow
 from ._intensity import add_restart as add_restart
 from ._spec import Backoff as Backoff
 from ._spec import ChildSpec as ChildSpec
@@ -51,6 +52,7 @@ __all__ = [
     "ChildInfo",
     "ChildSpec",
     "ChildSpecError",
+    "RestartWindow",
     "DynamicSupervisor",
     "Supervisor",
     "SupervisorError",

@@ -17,7 +17,7 @@ import trio
 import trouper
 
 from ._common import RESTARTING, Child, ChildCounts, TryAgain, error, ok
-from ._intensity import DEFAULT_INTENSITY, DEFAULT_PERIOD, add_restart, validate_intensity
+from ._intensity import DEFAULT_INTENSITY, DEFAULT_PERIOD, RestartWindow, validate_intensity
 from ._reports import report
 from ._shutdown import expected_reason, shutdown_children
 from ._spec import ChildSpec, ChildSpecError, start_child_process
@@ -30,11 +30,9 @@ class DynamicSupervisorServer(trouper.GenServer):
         self, intensity: int, period: float, max_children: float, extra: tuple[Any, ...]
     ) -> None:
         trouper.trap_exit(True)
-        self.intensity = intensity
-        self.period = period
+        self.window = RestartWindow(intensity, period)
         self.max_children = max_children
         self.extra = extra
-        self.stamps: tuple[float, ...] = ()
         self.children: dict[trouper.Pid, Child] = {}  # live children, in start order
         self.restarting: dict[int, Child] = {}  # children whose restart is pending
         self._keys = 0
@@ -165,17 +163,14 @@ class DynamicSupervisorServer(trouper.GenServer):
             trouper.send(trouper.self(), TryAgain(self._keys))
 
     async def _restart(self, child: Child) -> Any:
-        self.stamps, exceeded = add_restart(
-            self.stamps, trio.current_time(), self.intensity, self.period
-        )
-        if exceeded:
+        if self.window.add(trio.current_time()):
             report(
                 "reached_max_restart_intensity",
                 child_id=None,
                 pid=None,
                 reason=trouper.SHUTDOWN,
-                intensity=self.intensity,
-                period=self.period,
+                intensity=self.window.intensity,
+                period=self.window.period,
             )
             return trouper.Stop(trouper.SHUTDOWN)
         kind, value = await self._start(child.spec)

@@ -12,9 +12,7 @@ import trouper
 log = structlog.get_logger("trouper.supervision")
 
 
-def report(
-    event: str, *, child_id: Hashable, pid: Any, reason: Any = None, **extra: Any
-) -> None:
+def report(event: str, *, child_id: Hashable, pid: Any, reason: Any = None, **extra: Any) -> None:
     """Emit one supervisor report: ``child_started`` at info level, the others as errors.
 
     The supervisor is the calling process (named by pid; its registered name is in

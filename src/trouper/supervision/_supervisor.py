@@ -44,7 +44,7 @@ from ._common import (
     error,
     ok,
 )
-from ._intensity import DEFAULT_INTENSITY, DEFAULT_PERIOD, add_restart, validate_intensity
+from ._intensity import DEFAULT_INTENSITY, DEFAULT_PERIOD, RestartWindow, validate_intensity
 from ._reports import report
 from ._shutdown import expected_reason, shutdown_children
 from ._spec import ChildSpec, ChildSpecError, start_child_process
@@ -96,10 +96,10 @@ class SupervisorServer(trouper.GenServer):
     async def init(self, flags: SupervisorFlags, specs: tuple[ChildSpec, ...]) -> Any:
         trouper.trap_exit(True)
         self.flags = flags
+        self.window = RestartWindow(flags.intensity, flags.period)
         self.children: list[Child] = []
         self.by_id: dict[Hashable, Child] = {}
         self.by_pid: dict[trouper.Pid, Child] = {}
-        self.stamps: tuple[float, ...] = ()
         check_children(flags, specs)
         for spec in specs:
             try:
@@ -203,10 +203,7 @@ class SupervisorServer(trouper.GenServer):
 
     async def _restart(self, child: Child) -> Any:
         flags = self.flags
-        self.stamps, exceeded = add_restart(
-            self.stamps, trio.current_time(), flags.intensity, flags.period
-        )
-        if exceeded:
+        if self.window.add(trio.current_time()):
             report(
                 "reached_max_restart_intensity",
                 child_id=child.spec.id,
