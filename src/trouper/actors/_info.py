@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from ._process import DEAD, WAITING, Process, _NamedWatch
+from ._process import DEAD, WAITING, Process, _NamedWatch, linked
 from ._runtime import get_node
 from ._types import Pid, Ref
 
@@ -67,7 +67,7 @@ def _snapshot(proc: Process) -> ProcessInfo:
         name=proc.name,
         mailbox_len=proc.pending if proc.task is None else len(proc.mailbox or ()),
         messages_handled=proc.handled,
-        links=tuple(sorted(peer.pid for peer in proc.links or ())),
+        links=tuple(sorted(peer.pid for peer in linked(proc))),
         monitors=tuple(proc.monitoring or ()),
         monitored_by=tuple(watchers),
         trap_exit=proc.trap_exit,

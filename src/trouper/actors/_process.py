@@ -99,7 +99,9 @@ class Process:
         # Task processes only: created on first message. Reactive ones queue on the node.
         self.mailbox: deque[Any] | None = None
         self.status: str = WAITING
-        self.links: set[Process] | None = None
+        # None, the one linked Process, or a set of them: most processes have at most one
+        # link (to their supervisor or connection), and an empty set alone costs 216 bytes.
+        self.links: Process | set[Process] | None = None
         # ref -> watching Process, or an ExitHook; created on first use.
         self.monitors: dict[Any, Any] | None = None
         # ref -> monitored Process (so a dying watcher removes its monitors from the targets).
@@ -255,10 +257,9 @@ def finalize(proc: Process, reason: Any) -> None:
             if type(watcher) is not Process and not isinstance(watcher, _NamedWatch):
                 watcher.process_exited(pid, reason)
     links = proc.links
-    if links:
-        for peer in links:
-            if peer.links is not None:
-                peer.links.discard(proc)
+    if links is not None:
+        for peer in linked(proc):
+            _drop_link(peer, proc)
             signal_exit(peer, pid, reason, linked=True)
     if monitors:
         for ref, watcher in monitors.items():
@@ -303,19 +304,44 @@ def add_monitor(watcher: Process, target: Process, ref: Ref, name: str | None = 
     watcher.monitoring[ref] = target
 
 
+def linked(proc: Process) -> tuple[Process, ...] | set[Process]:
+    """The processes linked to ``proc`` (a snapshot when there are several)."""
+    links = proc.links
+    if links is None:
+        return ()
+    if type(links) is Process:
+        return (links,)
+    assert isinstance(links, set)
+    return set(links)
+
+
+def _add_one_link(proc: Process, other: Process) -> None:
+    links = proc.links
+    if links is None:
+        proc.links = other
+    elif type(links) is Process:
+        if links is not other:
+            proc.links = {links, other}
+    else:
+        assert isinstance(links, set)
+        links.add(other)
+
+
+def _drop_link(proc: Process, other: Process) -> None:
+    links = proc.links
+    if links is other:
+        proc.links = None
+    elif type(links) is set:
+        links.discard(other)
+
+
 def add_link(a: Process, b: Process) -> None:
     """Link two live processes (idempotent)."""
-    if a.links is None:
-        a.links = set()
-    a.links.add(b)
-    if b.links is None:
-        b.links = set()
-    b.links.add(a)
+    _add_one_link(a, b)
+    _add_one_link(b, a)
 
 
 def remove_link(a: Process, b: Process) -> None:
     """Remove the link between two processes, if any."""
-    if a.links is not None:
-        a.links.discard(b)
-    if b.links is not None:
-        b.links.discard(a)
+    _drop_link(a, b)
+    _drop_link(b, a)
