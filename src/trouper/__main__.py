@@ -1,17 +1,21 @@
 """The ``trouper`` command (also ``python -m trouper``).
 
-``trouper demo`` runs a small example of the actor runtime: a supervisor-less tour of
-spawn, links, a GenServer, a crash that kills only its own process, and a 100,000-process
-fan-out, printing what happens. The chat app (``trouper chat``) arrives with its issue.
+``trouper demo`` runs a small example of the actor runtime: a GenServer, a crash that kills
+only its own process, and a 100,000-process fan-out, printing what happens. ``trouper demo
+--tree`` starts a small supervision tree and prints it live. The chat app (``trouper chat``)
+arrives with its issue.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
+
+import structlog
 
 import trouper
 
@@ -80,13 +84,38 @@ async def demo(out: Any = sys.stdout) -> None:
     say(f"node: {trouper.statistics()}")
 
 
+async def demo_tree(out: Any = sys.stdout) -> None:
+    """Start a small supervision tree and print it as ``trouper.supervision.tree`` sees it."""
+    from trouper.supervision import ChildSpec, DynamicSupervisor, Supervisor, format_tree, tree
+
+    workers = [ChildSpec(f"counter-{n}", Counter, (n,)) for n in range(2)]
+    top = await Supervisor.start_link(
+        [
+            Supervisor.child_spec("counters", workers, strategy="one_for_all"),
+            DynamicSupervisor.child_spec("sessions"),
+            ChildSpec("tally", Tally),
+        ],
+        name="demo",
+    )
+    print(format_tree(await tree(top)), file=out, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trouper", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("demo", help="run a short tour of the actor runtime")
+    demo_parser = sub.add_parser("demo", help="run a short tour of the actor runtime")
+    demo_parser.add_argument(
+        "--tree", action="store_true", help="print the live tree of a small supervision tree"
+    )
     args = parser.parse_args(argv)
     if args.command in (None, "demo"):
-        trouper.run(demo)
+        if getattr(args, "tree", False):
+            structlog.configure(
+                wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING)
+            )
+            trouper.run(demo_tree)
+        else:
+            trouper.run(demo)
         return 0
     parser.error(f"unknown command {args.command!r}")
     return 2
