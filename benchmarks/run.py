@@ -7,6 +7,7 @@ How to run (from the repository root, with the venv's Python)::
     .venv/bin/python benchmarks/run.py --setup          # install Erlang first (beam/setup.sh)
     .venv/bin/python benchmarks/run.py --only spawn,call --impl trouper,beam --repeats 5
     .venv/bin/python -m benchmarks.run --quick          # also works as a module
+    .venv/bin/python benchmarks/run.py --render benchmarks/results/latest.json  # re-render
 
 Design
 ------
@@ -23,11 +24,14 @@ Diagnostics go to stderr. The command lines are (``<bench> <n>`` appended):
 * ``beam``:      ``bash benchmarks/beam/run_beam.sh`` (needs ``erl``; ``--setup`` installs it)
 
 ``python`` is the interpreter running this script. A run *succeeds* when the program
-exits 0 and printed every metric the bench defines, for the right impl/bench/n; it
-*times out* after ``--timeout`` seconds (the whole process group is killed); anything else
-*fails*. Once an (impl, bench) timed out at some n, larger n for it are not attempted and
-are reported as timeouts too. An implementation whose program is absent is reported as
-missing, and beam without ``erl`` as skipped; neither is a failure.
+exits 0 and printed every metric the bench defines (with the right impl, bench, n and
+unit; extra metrics are kept and shown too). It *times out* after ``--timeout`` seconds
+(default 180; the whole process group is killed), keeping the metrics printed before
+that, so print each metric as soon as it is known. Anything else *fails*. Once an
+(impl, bench) timed out at some n, that n and larger ones are not attempted again and are
+reported as timeouts. An :class:`Impl` may also leave sizes out (``Impl.sizes``: the
+trio-task baseline does not run spawn at 2M). An implementation whose program is absent
+is reported as missing, and beam without ``erl`` as skipped; neither is a failure.
 
 *Suites.* A :class:`Suite` is a set of benches (with their metrics and sizes), the
 implementations to compare, and the targets of the reference implementation (trouper).
@@ -38,15 +42,17 @@ add a ``Suite`` to :data:`SUITES` and reuse the runner, the aggregation and the 
 an order rotated per repeat, so machine noise hits all implementations alike. Runs are
 strictly sequential (the machine is small; never two heavy measurements at once).
 
-*Aggregation.* Per (bench, n, impl, metric): median, min and max over the successful
-repeats.
+*Aggregation.* Per (bench, n, impl, metric): median, min and max over the repeats that
+produced the value (successful ones, and timed-out ones that printed it in time).
 
 *Output.* A plain-text table on stdout; JSON (``--json``, default
 ``benchmarks/results/latest.json``, or ``quick.json`` with ``--quick``; ``-`` to skip);
-and, unless ``--quick`` or ``--out -``, the markdown file (default ``BENCHMARKS.md``).
-The runner regenerates only the sections of the suites it ran; each section is delimited
-by ``<!-- suite:NAME -->`` ... ``<!-- /suite:NAME -->`` and the rest of the file is
-left untouched.
+and, unless ``--quick`` or ``--out -``, the markdown file (``--out``, default
+``BENCHMARKS.md`` at the repository root). The runner regenerates only the sections of
+the suites it ran; each section is delimited by ``<!-- suite:NAME -->`` ...
+``<!-- /suite:NAME -->`` and the rest of the file is left untouched. A partial run
+(``--only``, ``--impl`` or ``--sizes``) would replace a suite's section with a partial
+one, so it writes markdown only when ``--out`` is given explicitly.
 
 *Exit status.* 0 when every run of every present implementation succeeded; 1 when a run
 failed (with ``--quick`` a timeout also counts as a failure, since n=1000 must never time
@@ -257,6 +263,15 @@ ACTORS = Suite(
             "n sequential request/reply calls from one process to a server process.",
             ("calls_per_s",),
             MSG_SIZES,
+        ),
+        Bench(
+            "call_reactive",
+            "trouper only: n sequential request/reply round trips from a reactive client to "
+            "a reactive server (`send_request`; a reactive callback cannot block in `call`, "
+            "so the reply arrives as a message). Compare with `call`.",
+            ("calls_per_s",),
+            MSG_SIZES,
+            only_impls=frozenset({"trouper"}),
         ),
         Bench(
             "send_1to1", "One sender, one receiver counting n messages.", ("msgs_per_s",), MSG_SIZES
@@ -545,13 +560,13 @@ def ratio_text(ref: Cell | None, other: Cell | None, metric: Metric) -> str:
     ratio = ref.median / other.median
     better = ratio >= 1 if metric.higher_is_better else ratio <= 1
     factor = max(ratio, 1 / ratio)
-    return f"{ratio:.2f} ({factor:.1f}x {metric.better if better else metric.worse})"
+    return f"{ratio:.3g} ({factor:.1f}x {metric.better if better else metric.worse})"
 
 
 def fmt_value(value: float, metric: Metric | None) -> str:
     unit = metric.unit if metric else ""
     if unit == "s":
-        return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
+        return f"{value:#.3g}".rstrip(".") if abs(value) < 100 else f"{value:,.0f}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:.3g}"
@@ -606,6 +621,8 @@ class SuiteReport:
         units = {m: u for r in self.runs for m, u in r.units.items()}
         for bench in self.plan.benches:
             shown = self.suite.impls_for(bench, shown_all)
+            if not shown:
+                continue
             for row_n in self.plan.sizes[bench.name]:
                 for name in metric_names(bench, self.runs):
                     yield bench, row_n, self.suite.metric(name, units.get(name, "")), shown
@@ -702,8 +719,8 @@ def render_markdown(report: SuiteReport) -> str:
             lines.append(f"- **{name}:** {state} ({why})")
     checked = [
         (bench, row_n, metric, target)
-        for bench, row_n, metric, _ in report.rows()
-        if (target := target_for(suite, bench.name, row_n, metric.name)) is not None
+        for bench, row_n, metric, shown in report.rows()
+        if ref in shown and (target := target_for(suite, bench.name, row_n, metric.name))
     ]
     if checked:
         lines += [
@@ -795,7 +812,13 @@ def report_json(report: SuiteReport) -> dict[str, Any]:
                     "median": ref_cell.median if ref_cell else None,
                 }
             )
+    plan = report.plan
     return {
+        "plan": {
+            "benches": [b.name for b in plan.benches],
+            "impls": [i.name for i in plan.impls],
+            "sizes": {b: list(ns) for b, ns in plan.sizes.items()},
+        },
         "availability": {k: {"status": s, "why": w} for k, (s, w) in report.availability.items()},
         "repeats": report.plan.repeats,
         "timeout_s": report.plan.timeout,
@@ -902,8 +925,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     p.add_argument(
         "--out",
-        default=str(REPO_ROOT / "BENCHMARKS.md"),
-        help="markdown file, '-' for none (default: BENCHMARKS.md at the repository root)",
+        help="markdown file, '-' for none (default: BENCHMARKS.md at the repository root, "
+        "but only for a complete run: with --only/--impl/--sizes pass --out explicitly)",
     )
     p.add_argument(
         "--json",
@@ -912,6 +935,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     p.add_argument(
         "--setup", action="store_true", help="run benchmarks/beam/setup.sh first (installs Erlang)"
+    )
+    p.add_argument(
+        "--render",
+        metavar="JSON",
+        help="do not run anything: re-render the tables and markdown from an earlier --json",
     )
     p.add_argument(
         "--strict", action="store_true", help="a missing or skipped implementation is a failure"
@@ -959,22 +987,18 @@ def run_setup(log: Callable[[str], None]) -> None:
         log(f"--setup: setup.sh exited with {result.returncode}; beam may be skipped")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv if argv is None else argv)
-    args = parse_args(argv[1:])
-
+def run_suites(
+    args: argparse.Namespace, machine: dict[str, str], command: str, date: str
+) -> list[SuiteReport]:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    if args.setup:
-        run_setup(log)
-    machine = machine_info()
-    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    command = command_line(argv)
     reports: list[SuiteReport] = []
     for suite_name in args.suite:
         suite = SUITES[suite_name]
         benches = [b for b in suite.benches if args.only is None or b.name in args.only]
+        if not benches:
+            continue
         wanted = [i for i in suite.impls if args.impl is None or i.name in args.impl]
         availability = {i.name: i.availability() for i in wanted}
         for name, (state, why) in availability.items():
@@ -988,25 +1012,86 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = execute(plan, log)
         cells = aggregate(runs, suite)
         reports.append(SuiteReport(suite, plan, runs, cells, availability, machine, command, date))
+    return reports
+
+
+def load_reports(path: Path) -> tuple[list[SuiteReport], bool]:
+    """Rebuild the reports of an earlier run from its JSON (for --render)."""
+    doc = json.loads(path.read_text())
+    reports = []
+    for suite_name, data in doc["suites"].items():
+        suite = SUITES[suite_name]
+        saved = data["plan"]
+        plan = Plan(
+            suite,
+            [suite.bench(b) for b in saved["benches"]],
+            [i for i in suite.impls if i.name in saved["impls"]],
+            {b: tuple(ns) for b, ns in saved["sizes"].items()},
+            data["repeats"],
+            data["timeout_s"],
+        )
+        runs = [Run(**r) for r in data["runs"]]
+        availability: dict[str, tuple[Availability, str]] = {
+            k: (v["status"], v["why"]) for k, v in data["availability"].items()
+        }
+        cells = aggregate(runs, suite)
+        reports.append(
+            SuiteReport(
+                suite,
+                plan,
+                runs,
+                cells,
+                availability,
+                doc["machine"],
+                doc["command"],
+                doc["generated"],
+            )
+        )
+    return reports, bool(doc.get("quick"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv if argv is None else argv)
+    args = parse_args(argv[1:])
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    if args.render:
+        reports, quick = load_reports(Path(args.render))
+        command, date, machine = reports[0].command, reports[0].date, reports[0].machine
+    else:
+        if args.setup:
+            run_setup(log)
+        machine = machine_info()
+        date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        command = command_line(argv)
+        quick = args.quick
+        reports = run_suites(args, machine, command, date)
 
     for report in reports:
         print(render_text(report))
         print()
 
-    if args.json != "-":
+    if args.json != "-" and not args.render:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
         doc = {
             "generated": date,
             "command": command,
             "machine": machine,
-            "quick": args.quick,
+            "quick": quick,
             "suites": {r.suite.name: report_json(r) for r in reports},
         }
         path.write_text(json.dumps(doc, indent=2) + "\n")
         log(f"wrote {path}")
-    if not args.quick and args.out != "-":
-        path = Path(args.out)
+    partial = args.only is not None or args.impl is not None or args.sizes is not None
+    if quick or args.out == "-":
+        pass
+    elif args.out is None and partial:
+        log("partial run (--only/--impl/--sizes): markdown not written; pass --out to write it")
+    else:
+        path = Path(args.out) if args.out else REPO_ROOT / "BENCHMARKS.md"
         for report in reports:
             update_markdown(path, report.suite.name, render_markdown(report))
         log(f"wrote {path}")
@@ -1015,7 +1100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         r
         for rep in reports
         for r in rep.runs
-        if r.status == "failed" or (args.quick and r.status == "timeout")
+        if r.status == "failed" or (quick and r.status == "timeout")
     ]
     absent = [
         f"{rep.suite.name}/{name}"

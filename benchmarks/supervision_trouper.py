@@ -1,4 +1,4 @@
-"""trouper's side of the ``supervision`` benchmark suite (same shapes as beam/supervision_bench.erl).
+"""trouper's side of the ``supervision`` benchmark suite (same shapes as the BEAM side).
 
 Usage (one measurement per invocation)::
 

@@ -7,6 +7,7 @@ docs/actors.md for the guide and otp-semantics for the rules these functions fol
 from ._api import cancel_timer as cancel_timer
 from ._api import demonitor as demonitor
 from ._api import exit as exit
+from ._api import has_exited as has_exited
 from ._api import is_alive as is_alive
 from ._api import link as link
 from ._api import monitor as monitor
@@ -106,6 +107,7 @@ __all__ = [
     "cast",
     "demonitor",
     "exit",
+    "has_exited",
     "is_alive",
     "is_clean_exit",
     "link",

@@ -153,9 +153,19 @@ def exit(pid: Pid, reason: Any) -> None:
 
 
 def is_alive(pid: Pid) -> bool:
-    """True while the process has not exited (one that is being killed counts as exited)."""
+    """True while the process is neither exiting nor exited (OTP's ``is_process_alive``)."""
     proc = pid._proc
     return proc is not None and proc.status is not EXITING
+
+
+def has_exited(pid: Pid) -> bool:
+    """True once the process has finished exiting: its links and monitors have fired.
+
+    A killed task process is no longer alive (``is_alive`` is False) but may still be
+    unwinding (trio cancels it at its next checkpoint, and its ``finally`` blocks run);
+    this tells the two apart, e.g. to know whether a DOWN is still to come.
+    """
+    return pid._proc is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,6 +205,8 @@ def monitor(target: Pid | str) -> Ref:
 
     Each call makes an independent monitor. When the target exits the caller receives
     ``Down(ref, target, reason)``; if it is already gone, at once, with reason ``"noproc"``.
+    A process that is still exiting (a killed task process unwinding) is not gone yet: its
+    ``Down`` comes when it has finished, with its real reason.
     A name is resolved once, now; the ``Down`` then carries the name.
     """
     me = _me("monitor()")
@@ -207,7 +219,7 @@ def monitor(target: Pid | str) -> Ref:
         name = target
     else:
         raise TypeError(f"monitor() needs a Pid or a registered name, not {target!r}")
-    if proc is None or proc.status is EXITING or proc.status is DEAD:
+    if proc is None or proc.status is DEAD:
         deliver(me, Down(ref, target, NOPROC))
     else:
         add_monitor(me, proc, ref, name)

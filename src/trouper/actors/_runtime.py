@@ -46,6 +46,19 @@ def _gc_tuned(enabled: bool) -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+@contextmanager
+def _single_errors_unwrapped() -> Iterator[None]:
+    # The node's own tasks never raise, so an exception group out of its nursery holds the
+    # root's one exception: raise that, as `trio.run(main)` users expect (SystemExit stays
+    # a SystemExit, so an application's exit status survives).
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], BaseExceptionGroup):
+            raise group.exceptions[0] from None
+        raise
+
+
 @asynccontextmanager
 async def open_node(*, tune_gc: bool = True) -> AsyncIterator[Node]:
     """Run a trouper node for the duration of the block.
@@ -71,7 +84,7 @@ async def open_node(*, tune_gc: bool = True) -> AsyncIterator[Node]:
     if _active is not None and not _active.closed:
         raise RuntimeError("a trouper node is already running in this process")
     killed: Any = None
-    with _gc_tuned(tune_gc):
+    with _gc_tuned(tune_gc), _single_errors_unwrapped():
         async with trio.open_nursery() as nursery:
             node = Node(nursery)
             _active = node

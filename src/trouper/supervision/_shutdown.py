@@ -43,7 +43,7 @@ async def shutdown_children(
         trouper.exit(pid, "kill" if shutdown == "brutal_kill" else "shutdown")
     refs: dict[trouper.Ref, tuple[trouper.Pid, float]] = {}
     for pid, shutdown in targets:
-        if trouper.is_alive(pid):  # the rest died inside exit(): their Exit is queued
+        if not trouper.has_exited(pid):  # the rest died inside exit(): their Exit is queued
             refs[trouper.monitor(pid)] = (pid, _timeout(shutdown))
     reasons: dict[trouper.Pid, Any] = {}
     if refs:
