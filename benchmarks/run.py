@@ -317,7 +317,62 @@ ACTORS = Suite(
     ),
 )
 
-SUITES: dict[str, Suite] = {s.name: s for s in (ACTORS,)}
+# --- the supervision suite ----------------------------------------------------------------
+
+SUPERVISION = Suite(
+    name="supervision",
+    title="Supervision",
+    description=(
+        "Supervisors at scale. `sup_children`: a DynamicSupervisor (BEAM: a "
+        "simple_one_for_one supervisor) gets n minimal gen_server children, started one "
+        "after another with `start_child`; then the supervisor is stopped with `shutdown` "
+        "(each child gets `shutdown` and the default 5 s worker timeout). `restart`: one "
+        "permanent child killed n times; latency from the kill to the replacement running."
+    ),
+    metrics={
+        m.name: m
+        for m in (
+            Metric("start_rate", RATE, True, "faster", "slower"),
+            Metric("bytes_per_child", "B", False, "smaller", "larger"),
+            Metric("shutdown_s", "s", False, "faster", "slower"),
+            Metric("restarts_per_s", RATE, True, "faster", "slower"),
+            Metric("restart_latency_us", "us", False, "faster", "slower"),
+            Metric("restart_latency_p99_us", "us", False, "faster", "slower"),
+        )
+    },
+    benches=(
+        Bench(
+            "sup_children",
+            "n children under one dynamic supervisor: start rate, RSS per child, shutdown.",
+            ("start_rate", "bytes_per_child", "shutdown_s"),
+            (100_000, 1_000_000),
+        ),
+        Bench(
+            "restart",
+            "Kill one permanent child n times; restarts/s and kill-to-running latency.",
+            ("restarts_per_s", "restart_latency_us", "restart_latency_p99_us"),
+            (20_000,),
+        ),
+    ),
+    impls=(
+        Impl(
+            "trouper",
+            (sys.executable, str(BENCH_DIR / "supervision_trouper.py")),
+            BENCH_DIR / "supervision_trouper.py",
+            env=PYTHON_ENV,
+        ),
+        Impl(
+            "beam",
+            ("bash", str(BENCH_DIR / "beam" / "run_beam_supervision.sh")),
+            BENCH_DIR / "beam" / "run_beam_supervision.sh",
+            needs=("erl",),
+            hint="Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+        ),
+    ),
+    targets=(Target("sup_children", "shutdown_s", "<=", 5, "<= 5 s", frozenset({1_000_000})),),
+)
+
+SUITES: dict[str, Suite] = {s.name: s for s in (ACTORS, SUPERVISION)}
 
 
 # --- running -----------------------------------------------------------------------------
