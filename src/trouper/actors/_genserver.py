@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Coroutine
 from typing import Any, ClassVar
 
 import attrs
@@ -222,22 +223,27 @@ async def _wait(proc: Process, waiter: From, timeout: float | None, message: Any
             proc.monitors.pop(waiter, None)
 
 
-async def call(
+def call(
     server: Pid | str, request: Any, timeout: float | None = DEFAULT_CALL_TIMEOUT
-) -> Any:
+) -> Coroutine[Any, Any, Any]:
     """Send ``request`` to a GenServer and wait for its reply (default timeout 5 s).
 
     Raises :class:`CallError` with OTP's reason: ``"noproc"`` (no such process or name),
     ``"calling_self"``, the server's exit reason if it dies first; and
     :class:`CallTimeoutError` (reason ``"timeout"``) if no reply comes in time. Works from
     task processes and from plain trio code inside the node; a reactive callback cannot wait,
-    so it cannot call.
+    so it cannot call: there ``call`` raises :class:`NotInProcessError` at once (not when
+    awaited, which a plain def cannot do).
     """
     if _process._running is not None:
         raise NotInProcessError(
             "call() cannot be used in a reactive callback (a plain def cannot wait); "
-            "send a message and handle the answer, or make the behaviour async"
+            "use send_request() and handle the Reply, or make the behaviour async"
         )
+    return _call(server, request, timeout)
+
+
+async def _call(server: Pid | str, request: Any, timeout: float | None) -> Any:
     proc = resolve(server)
     me = _process.current_task_owner()
     if proc is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Coroutine
 from typing import Any
 
 import trio
@@ -38,7 +39,9 @@ def _as_predicate(match: Any) -> Any:
     )
 
 
-async def receive(match: Any = None, *, timeout: float | None = None, after: Any = _MISSING) -> Any:
+def receive(
+    match: Any = None, *, timeout: float | None = None, after: Any = _MISSING
+) -> Coroutine[Any, Any, Any]:
     """Take the oldest message that matches, waiting for one if needed.
 
     Args:
@@ -51,12 +54,14 @@ async def receive(match: Any = None, *, timeout: float | None = None, after: Any
             :class:`ReceiveTimeoutError`.
 
     Only task processes can receive: a reactive process gets each message as a call to its
-    ``handle`` callback instead.
+    ``handle`` callback instead; there ``receive`` raises :class:`NotInProcessError` at once
+    (not when awaited, which a plain def cannot do).
     """
     proc = current_task_process("receive()")
-    task = proc.task
-    assert task is not None
-    predicate = _as_predicate(match)
+    return _receive(proc, _as_predicate(match), timeout, after)
+
+
+async def _receive(proc: Process, predicate: Any, timeout: float | None, after: Any) -> Any:
     await trio.lowlevel.checkpoint_if_cancelled()
     deadline = math.inf if timeout is None else trio.current_time() + timeout
     scanned = 0
