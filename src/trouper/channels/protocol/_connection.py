@@ -5,7 +5,8 @@ decodes it, applies the socket rules and returns the events the server must act 
 rules answer by themselves (heartbeat replies, "unmatched topic" errors, leave replies) go to
 an outgoing buffer; so do the frames of the commands the server calls once user code has run
 (:meth:`~Connection.join_ok`, :meth:`~Connection.push`, ...). The server writes
-:meth:`~Connection.take_outgoing` to the socket after each call, in order.
+:meth:`~Connection.take_outgoing` to the socket after each call, in order, and before any
+fastlane broadcast frame it writes itself, so the client sees frames in the order of the calls.
 
 As in Phoenix, a join is synchronous: after a :class:`JoinRequested` the server must answer
 with ``join_ok`` or ``join_error`` before it feeds the next frame.

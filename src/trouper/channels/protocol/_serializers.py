@@ -143,6 +143,7 @@ class Serializer:
         Raises:
             MalformedFrameError: not a valid message (or a subclass, e.g. BinaryFrameError).
             FrameTooLargeError: the frame exceeds ``max_frame_size``.
+            ProtocolUsageError: ``frame`` is neither str nor bytes-like.
         """
         if isinstance(frame, str):
             self._check_size(_text_size(frame, self.max_frame_size))
@@ -188,7 +189,9 @@ def _text_size(text: str, limit: int | None) -> int:
     if text.isascii():  # O(1) in CPython: the common case costs nothing
         return len(text)
     if limit is not None and len(text) > limit:
-        return len(text)  # too large already, whatever the encoding; skip the copy
+        # Too large whatever the encoding (UTF-8 never has fewer bytes than code points):
+        # report the lower bound and skip the copy.
+        return len(text)
     try:
         return len(text.encode("utf-8"))
     except UnicodeEncodeError:
