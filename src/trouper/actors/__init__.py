@@ -42,6 +42,7 @@ from ._info import process_info as process_info
 from ._info import statistics as statistics
 from ._receive import receive as receive
 from ._receive import receive_all_nowait as receive_all_nowait
+from ._receive import wake_on_message as wake_on_message
 from ._registry import Registry as Registry
 from ._runtime import open_node as open_node
 from ._runtime import run as run
@@ -135,5 +136,6 @@ __all__ = [
     "trap_exit",
     "unlink",
     "unregister",
+    "wake_on_message",
     "whereis",
 ]

@@ -63,12 +63,14 @@ class ExitHook:
 class TaskPart:
     """What only a task process has: its cancel scope and, while parked, its trio task."""
 
-    __slots__ = ("scope", "trio_task", "waiter")
+    __slots__ = ("scope", "trio_task", "waiter", "wake_scope")
 
     def __init__(self) -> None:
         self.scope = trio.CancelScope()
         self.waiter: trio.lowlevel.Task | None = None
         self.trio_task: trio.lowlevel.Task | None = None
+        # Set inside `wake_on_message()`: cancelled by the next message (wait for I/O or mail).
+        self.wake_scope: trio.CancelScope | None = None
 
 
 class Process:
@@ -181,6 +183,9 @@ def deliver(proc: Process, msg: Any) -> None:
     if waiter is not None:
         task.waiter = None
         trio.lowlevel.reschedule(waiter)
+    elif task.wake_scope is not None:
+        task.wake_scope.cancel()
+        task.wake_scope = None
 
 
 # ---------------------------------------------------------------------------------------------

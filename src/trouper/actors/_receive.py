@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import trio
@@ -137,3 +138,32 @@ def receive_all_nowait(match: Any = None) -> list[Any]:
         mailbox.extend(kept)
     proc.handled += len(taken)
     return taken
+
+
+@contextmanager
+def wake_on_message() -> Iterator[trio.CancelScope]:
+    """A cancel scope that the calling task process's next message cancels.
+
+    How a process waits for I/O *or* mail in one task (a connection reading its socket while
+    its channels send it replies)::
+
+        with trouper.wake_on_message():
+            await trio.lowlevel.wait_readable(sock)
+        for message in trouper.receive_all_nowait():
+            ...
+
+    If a message is already queued, the scope is cancelled on entry.
+    """
+    proc = current_task_process("wake_on_message()")
+    task = proc.task
+    assert task is not None
+    with trio.CancelScope() as scope:
+        if proc.mailbox:
+            scope.cancel()
+        else:
+            task.wake_scope = scope
+        try:
+            yield scope
+        finally:
+            if task.wake_scope is scope:
+                task.wake_scope = None
