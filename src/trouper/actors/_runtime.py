@@ -83,7 +83,8 @@ async def open_node(*, tune_gc: bool = True) -> AsyncIterator[Node]:
     global _active
     if _active is not None and not _active.closed:
         raise RuntimeError("a trouper node is already running in this process")
-    killed: Any = None
+    killed = False
+    reason: Any = None
     with _gc_tuned(tune_gc), _single_errors_unwrapped():
         async with trio.open_nursery() as nursery:
             node = Node(nursery)
@@ -101,14 +102,14 @@ async def open_node(*, tune_gc: bool = True) -> AsyncIterator[Node]:
             finally:
                 _process.current_task_process.reset(token)
                 if root.status is EXITING:
-                    killed = root.exit_reason
+                    killed, reason = True, root.exit_reason
                 # The node is going away: no exit signals (not even the root's), so no
                 # process starts cleaning up half-way through the shutdown.
                 node.shutdown()
                 if _active is node:
                     _active = None
-    if killed is not None:
-        raise ProcessExit(killed)
+    if killed:  # any reason, None included: exit reasons are arbitrary values
+        raise ProcessExit(reason)
 
 
 def run(

@@ -216,7 +216,6 @@ class SupervisorServer(trouper.GenServer):
             return trouper.Stop(trouper.SHUTDOWN)
         group = self._group(child)
         await self._stop_children([c for c in reversed(group) if c is not child])
-        restarted: list[Child] = []
         for member in group:
             if member is not child and member.spec.restart == "temporary":
                 self._remove(member)  # a temporary bystander is dropped, never restarted
@@ -226,7 +225,10 @@ class SupervisorServer(trouper.GenServer):
             except Exception as exc:
                 reason = exc.reason if isinstance(exc, trouper.InitError) else exc
                 report("start_error", child_id=member.spec.id, pid=None, reason=reason)
-                await self._stop_children(list(reversed(restarted)))
+                # The ones restarted before it keep running (as OTP's restart_multiple_children
+                # does): the retry is a restart of `member`, so the strategy decides again
+                # what else it takes down (everything for one_for_all; only the children
+                # after it for rest_for_one).
                 member.pid = RESTARTING
                 trouper.send(trouper.self(), TryAgain(member.spec.id))
                 return None
@@ -234,7 +236,6 @@ class SupervisorServer(trouper.GenServer):
             member.restarts += 1
             if pid is None and member.spec.restart == "temporary":
                 self._remove(member)
-            restarted.append(member)
             self._started(member)
         return None
 
