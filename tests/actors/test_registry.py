@@ -103,7 +103,8 @@ async def test_dispatch_calls_back_once_per_partition_with_entries() -> None:
         batches: list[list[Any]] = []
         registry.dispatch("topic", batches.append)
         assert 1 <= len(batches) <= 4
-        assert sorted(e for batch in batches for e in batch) == sorted(zip(pids, range(12), strict=True))
+        expected = sorted(zip(pids, range(12), strict=True))
+        assert sorted(e for batch in batches for e in batch) == expected
         for batch in batches:  # a partition holds the entries of the pids that hash to it
             assert len({pid.number % 4 for pid, _ in batch}) == 1
         called: list[Any] = []

@@ -1,6 +1,6 @@
 // Drives the official phoenix client against a trouper server; prints one JSON line per
 // observation so the Python test can assert on them. Usage: node client.mjs <url> <scenario>
-import { Socket } from "phoenix";
+import { Presence, Socket } from "phoenix";
 import WebSocket from "ws";
 
 const [url, scenario, ...args] = process.argv.slice(2);
@@ -68,6 +68,17 @@ const scenarios = {
     const lobby = await join("rooms:lobby");
     lobby.on("shout", (msg) => { out("shout", { msg }); });
     out("ready");
+  },
+  async presence() {
+    // args: [token, name]; prints the sorted list of names online after every sync.
+    const name = args[1];
+    const lobby = socket.channel("rooms:lobby", { name });
+    const presence = new Presence(lobby);
+    presence.onSync(() => out("online", { names: presence.list((key) => key).sort() }));
+    await new Promise((resolve) => lobby.join().receive("ok", resolve));
+    process.stdin.on("data", () => {
+      socket.disconnect(() => { out("done"); process.exit(0); });
+    });
   },
   async binary() {
     const lobby = await join("rooms:lobby");

@@ -1,12 +1,48 @@
-"""trouper.channels: a Phoenix-Channels-compatible realtime layer.
+"""trouper.channels: the Phoenix Channels wire protocol, sockets, channels and the endpoint.
 
-Phoenix's boundaries (shared/reference/phoenix.md): the wire protocol
-(``trouper.channels.protocol``: sans-I/O, imports no trio), the socket that multiplexes topics
-over one connection, and one channel process per joined topic. So far only the protocol
-exists; its public names are re-exported here.
+``protocol`` is the sans-I/O wire format (no trio). On top of it: the ``Socket`` and
+``Channel`` behaviours, one supervised task process per WebSocket connection, one process
+per joined channel, and an ``Endpoint`` that serves HTTP and the socket on one port.
 """
 
-from .protocol import *  # noqa: F403
-from .protocol import __all__ as _protocol_all
+from . import protocol as protocol
+from ._channel import LEFT as LEFT
+from ._channel import Channel as Channel
+from ._channel import ChannelSocket as ChannelSocket
+from ._channel import JoinRefused as JoinRefused
+from ._channel import Reply as Reply
+from ._endpoint import Endpoint as Endpoint
+from ._endpoint import endpoint_spec as endpoint_spec
+from ._endpoint import start_endpoint as start_endpoint
+from ._fastlane import Broadcast as Broadcast
+from ._fastlane import dispatcher as dispatcher
+from ._http import HttpRequest as HttpRequest
+from ._http import HttpResponse as HttpResponse
+from ._presence import Presence as Presence
+from ._presence import list_presences as list_presences
+from ._presence import track as track
+from ._presence import untrack as untrack
+from ._presence import update as update
+from ._socket import Socket as Socket
 
-__all__ = [*_protocol_all]
+__all__ = [
+    "LEFT",
+    "Broadcast",
+    "Channel",
+    "ChannelSocket",
+    "Endpoint",
+    "HttpRequest",
+    "HttpResponse",
+    "JoinRefused",
+    "Presence",
+    "Reply",
+    "Socket",
+    "dispatcher",
+    "endpoint_spec",
+    "list_presences",
+    "protocol",
+    "start_endpoint",
+    "track",
+    "untrack",
+    "update",
+]
