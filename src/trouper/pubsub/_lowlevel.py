@@ -1,0 +1,102 @@
+"""The runtime internals pubsub needs, in one place.
+
+Pubsub keeps its tables the way ``trouper.actors.Registry`` does: the caller updates them
+directly, and an :class:`ExitHook` in the subscriber's monitor table removes its entries
+synchronously when it exits. ``trouper.actors`` has no public API for exit hooks or for
+"the calling process's record", so this module reaches into its private modules. Nothing
+else in ``trouper.pubsub`` does: if the runtime grows a public low-level API (a
+``trouper.actors.lowlevel`` with these functions), only this file changes.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from trouper.actors import _process
+from trouper.actors._node import Node
+from trouper.actors._process import DEAD, EXITING, ExitHook, Process, current, deliver
+from trouper.actors._runtime import get_node
+from trouper.actors._types import NotInProcessError, Pid
+
+__all__ = [
+    "ExitHook",
+    "Node",
+    "Process",
+    "add_exit_hook",
+    "caller",
+    "current_node",
+    "pid_number",
+    "process_of",
+    "remove_exit_hook",
+    "send_each",
+]
+
+
+def caller(what: str) -> Process:
+    """The calling process's record; :class:`NotInProcessError` outside a live process."""
+    proc = _process._running  # inside a reactive callback: as trouper.self() does
+    if proc is None:
+        proc = current()
+    if proc is None or proc.status is DEAD or proc.status is EXITING:
+        raise NotInProcessError(f"{what} must be called from inside a trouper process")
+    return proc
+
+
+# ``Pid.number`` without the property call: picking a shard is on every subscribe's path.
+pid_number: Callable[[Pid], int] = operator.attrgetter("_n")
+
+
+def current_node() -> Node:
+    """The running node (:class:`trouper.NoNodeError` outside one)."""
+    return get_node()
+
+
+def process_of(pid: Pid) -> Process | None:
+    """The live record behind ``pid``, or None once the process has exited."""
+    return pid._proc
+
+
+def add_exit_hook(proc: Process, hook: ExitHook) -> None:
+    """Call ``hook.process_exited(pid, reason)`` when ``proc`` exits.
+
+    The hook runs inside the runtime's finalization, before the process's links and
+    monitors fire, so it must not raise. Keyed by the hook itself: adding it twice is one
+    hook.
+    """
+    monitors = proc.monitors
+    if monitors is None:
+        monitors = proc.monitors = {}
+    monitors[hook] = hook
+
+
+def remove_exit_hook(pid: Pid, hook: Any) -> None:
+    """Undo :func:`add_exit_hook` (no error if the process or the hook is gone)."""
+    proc = pid._proc
+    if proc is not None and proc.monitors:
+        proc.monitors.pop(hook, None)
+
+
+def send_each(pids: Iterable[Pid], message: Any, skip: Pid | None) -> None:
+    """``trouper.send(pid, message)`` for each pid but ``skip``, with ``send``'s fast path inlined.
+
+    The default dispatcher's loop: at a million subscribers a Python call per send is about
+    40% of the broadcast (measured: 1M sends 0.41 s through ``send``, 0.23 s inlined). The
+    reactive branch is ``deliver``'s, exactly as ``trouper.send`` inlines it; anything else
+    (task processes, exiting ones) goes through ``deliver`` itself.
+    """
+    for pid in pids:
+        proc = pid._proc
+        if proc is None or pid is skip:
+            continue
+        if proc.task is None and proc.status is not EXITING:
+            proc.pending += 1
+            node = proc.node
+            runq = node.runq
+            runq.append(proc)  # process then message, never a pair: see deliver()
+            runq.append(message)
+            if node.scheduler_parked is not None:
+                node.wake_scheduler()
+        else:
+            deliver(proc, message)
