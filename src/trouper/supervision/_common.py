@@ -58,6 +58,24 @@ class Child:
         self.streak = 0  # consecutive restarts, for backoff
         self.started_at = now
 
+    def next_backoff(self, now: float) -> float:
+        """Seconds to wait before restarting it now (0 without a backoff); counts the restart."""
+        backoff = self.spec.backoff
+        if backoff is None:
+            return 0.0
+        if now - self.started_at >= backoff.reset_after:
+            self.streak = 0  # it stayed up long enough: start the delays over
+        self.streak += 1
+        return backoff.delay(self.streak)
+
+    def busy_error(self) -> tuple[str, Any] | None:
+        """OTP's error for restart_child/delete_child on a child that is not stopped."""
+        if self.pid == RESTARTING:
+            return error("restarting")
+        if self.live_pid is not None:
+            return error("running")
+        return None
+
     @property
     def live_pid(self) -> trouper.Pid | None:
         pid = self.pid

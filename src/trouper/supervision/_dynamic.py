@@ -142,15 +142,10 @@ class DynamicSupervisorServer(trouper.GenServer):
                 report("child_terminated", child_id=None, pid=pid, reason=reason)
             return None
         report("child_terminated", child_id=None, pid=pid, reason=reason)
-        backoff = spec.backoff
-        if backoff is not None:
-            if trio.current_time() - child.started_at >= backoff.reset_after:
-                child.streak = 0
-            child.streak += 1
-            delay = backoff.delay(child.streak)
-            if delay > 0:
-                self._retry_later(child, delay)
-                return None
+        delay = child.next_backoff(trio.current_time())
+        if delay > 0:
+            self._retry_later(child, delay)
+            return None
         return await self._restart(child)
 
     def _retry_later(self, child: Child, delay: float) -> None:

@@ -181,16 +181,11 @@ class SupervisorServer(trouper.GenServer):
                 return trouper.Stop(trouper.SHUTDOWN)
             return None
         report("child_terminated", child_id=spec.id, pid=pid, reason=reason)
-        backoff = spec.backoff
-        if backoff is not None:
-            if trio.current_time() - child.started_at >= backoff.reset_after:
-                child.streak = 0
-            child.streak += 1
-            delay = backoff.delay(child.streak)
-            if delay > 0:
-                child.pid = RESTARTING
-                trouper.send_after(delay, trouper.self(), TryAgain(spec.id))
-                return None
+        delay = child.next_backoff(trio.current_time())
+        if delay > 0:
+            child.pid = RESTARTING
+            trouper.send_after(delay, trouper.self(), TryAgain(spec.id))
+            return None
         return await self._restart(child)
 
     def _auto_shutdown(self) -> bool:
@@ -321,10 +316,9 @@ class SupervisorServer(trouper.GenServer):
         child = self.by_id.get(child_id)
         if child is None:
             return error("not_found")
-        if child.pid == RESTARTING:
-            return error("restarting")
-        if child.live_pid is not None:
-            return error("running")
+        busy = child.busy_error()
+        if busy is not None:
+            return busy
         try:
             pid = await start_child_process(child.spec)
         except Exception as exc:
@@ -337,10 +331,9 @@ class SupervisorServer(trouper.GenServer):
         child = self.by_id.get(child_id)
         if child is None:
             return error("not_found")
-        if child.pid == RESTARTING:
-            return error("restarting")
-        if child.live_pid is not None:
-            return error("running")
+        busy = child.busy_error()
+        if busy is not None:
+            return busy
         self._remove(child)
         return ok()
 
