@@ -8,7 +8,8 @@ reason wins over the DOWN's (the DOWN may only say ``noproc``).
 Many children (DynamicSupervisor): signal them all first, then wait for all of them under
 shared timers. Reactive children that do not trap exits die inside the signal call, so
 only the survivors are monitored and waited for: stopping a million reactive children
-costs one pass, not a million receive round trips.
+costs one pass, not a million receive round trips (nor a million Exit messages: each
+child is unlinked before it is signalled).
 """
 
 from __future__ import annotations
@@ -37,23 +38,34 @@ async def shutdown_children(
 ) -> dict[trouper.Pid, Any]:
     """Stop every ``(pid, shutdown)`` concurrently; return each pid's exit reason.
 
-    Every target must be linked to the caller, which must trap exits.
+    Every target must be linked to the caller, which must trap exits. A child is unlinked
+    before it is signalled, so its death is seen once: it either dies inside the signal
+    call (a reactive child that does not trap exits: its reason is the signal's) or is
+    monitored and waited for. A child that had died before its turn left its ``Exit`` in
+    the mailbox, whose reason is taken (OTP: the EXIT reason wins).
     """
-    for pid, shutdown in targets:
-        trouper.exit(pid, "kill" if shutdown == "brutal_kill" else "shutdown")
+    reasons: dict[trouper.Pid, Any] = {}
+    died_before: set[trouper.Pid] = set()
     refs: dict[trouper.Ref, tuple[trouper.Pid, float]] = {}
     for pid, shutdown in targets:
-        if not trouper.has_exited(pid):  # the rest died inside exit(): their Exit is queued
+        if trouper.has_exited(pid):
+            died_before.add(pid)
+            continue
+        trouper.unlink(pid)
+        brutal = shutdown == "brutal_kill"
+        trouper.exit(pid, trouper.KILL if brutal else trouper.SHUTDOWN)
+        if trouper.has_exited(pid):
+            reasons[pid] = trouper.KILLED if brutal else trouper.SHUTDOWN
+        else:
             refs[trouper.monitor(pid)] = (pid, _timeout(shutdown))
-    reasons: dict[trouper.Pid, Any] = {}
     if refs:
         await _await_downs(refs, reasons)
-    stopped = {pid for pid, _ in targets}
-    for pid in stopped:
-        trouper.unlink(pid)
-    exits = trouper.receive_all_nowait(lambda m: type(m) is trouper.Exit and m.pid in stopped)
-    for message in exits:
-        reasons[message.pid] = message.reason  # the EXIT reason wins over the DOWN's
+    if died_before:
+        exits = trouper.receive_all_nowait(
+            lambda m: type(m) is trouper.Exit and m.pid in died_before
+        )
+        for message in exits:
+            reasons[message.pid] = message.reason
     return reasons
 
 
