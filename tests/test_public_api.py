@@ -13,6 +13,7 @@ PACKAGES = [
     "trouper.pubsub",
     "trouper.channels",
     "trouper.channels.protocol",
+    "trouper.channels.client",
 ]
 
 

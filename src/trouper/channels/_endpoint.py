@@ -35,7 +35,8 @@ class Endpoint:
         path: the WebSocket endpoint (phoenix.js appends ``/websocket`` to the socket URL).
         routes: plain HTTP routes, path -> async handler returning an ``HttpResponse``.
         check_origin: None accepts any Origin; otherwise the allowed origins
-            (e.g. ``("http://localhost:4000",)``); others get HTTP 403.
+            (e.g. ``("http://localhost:4000",)``); others get HTTP 403. A request without
+            an Origin header (not a browser) is accepted, as Phoenix does.
         idle_timeout: seconds without a frame (heartbeats count) before the server closes.
         max_frame_size: bytes; a larger frame closes the connection (1009).
         max_channels: channels one connection may join at once.
@@ -55,7 +56,8 @@ class Endpoint:
     def origin_allowed(self, origin: str | None) -> bool:
         if self.check_origin is None:
             return True
-        return origin is not None and origin in self.check_origin
+        # No Origin header: not a browser (load tools, other servers); Phoenix accepts it.
+        return origin is None or origin in self.check_origin
 
     async def handle_http(self, request: HttpRequest) -> HttpResponse:
         route = self.routes.get(request.path)

@@ -149,6 +149,7 @@ class _Session:
         self.by_topic: dict[str, trouper.Pid] = {}
         self.text: list[str] = []
         self.binary: list[bytes] = []
+        self.partial = 0  # length of the message being received so far
         self.closing: str | None = None
         socket_id = handler.id(assigns)
         if socket_id is not None:
@@ -188,6 +189,15 @@ class _Session:
 
     async def _handle_ws_events(self) -> None:
         for event in self.ws.events():
+            if isinstance(event, TextMessage | BytesMessage):
+                # Count as the parts arrive: a peer must not make us buffer a huge frame
+                # before its size is checked.
+                self.partial += len(event.data)
+                if self.partial > self.endpoint.max_frame_size:
+                    self._close(1009, "frame too large")
+                    return
+                if event.message_finished:
+                    self.partial = 0
             if isinstance(event, TextMessage):
                 self.text.append(event.data)
                 if event.message_finished:
@@ -264,7 +274,7 @@ class _Session:
             self._channel_exited(message.pid, message.reason)
         elif _is_disconnect(message):
             self.closing = self.closing or "disconnect"
-            self._close(1000, self.closing)
+            self._close(1001, self.closing)  # "going away": phoenix.js reconnects
         self._flush()
 
     def _channel_exited(self, pid: trouper.Pid, reason: Any) -> None:

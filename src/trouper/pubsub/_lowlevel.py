@@ -4,7 +4,8 @@ Pubsub keeps its tables the way ``trouper.actors.Registry`` does: the caller upd
 directly, and an :class:`ExitHook` in the subscriber's monitor table removes its entries
 synchronously when it exits. ``trouper.actors`` has no public API for exit hooks or for
 "the calling process's record", so this module reaches into its private modules. Nothing
-else in ``trouper.pubsub`` does: if the runtime grows a public low-level API (a
+else in ``trouper.pubsub`` does (other modules get process records from here and read only
+their ``pid`` and ``node``): if the runtime grows a public low-level API (a
 ``trouper.actors.lowlevel`` with these functions), only this file changes.
 """
 
@@ -14,11 +15,10 @@ import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from trouper.actors import _process
+from trouper.actors import NotInProcessError, Pid, _process
 from trouper.actors._node import Node
 from trouper.actors._process import DEAD, EXITING, ExitHook, Process, current, deliver
 from trouper.actors._runtime import get_node
-from trouper.actors._types import NotInProcessError, Pid
 
 __all__ = [
     "ExitHook",

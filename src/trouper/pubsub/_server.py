@@ -59,13 +59,14 @@ class ShardRestarted:
     """Sent to a subscriber whose subscriptions a shard crash lost, once the shard is back.
 
     Subscribing again on receipt is safe: the shard is running. Subscriptions made while
-    the shard was down are kept and are not listed.
+    the shard was down are kept and are not listed; neither are topics unsubscribed from
+    meanwhile. A subscriber with nothing left to restore gets no message.
 
     Attributes:
         pubsub: the pubsub's name.
         shard: the shard's index.
-        topics: the topics the receiver had in that shard and has not subscribed to since,
-            sorted.
+        topics: the topics the receiver lost in that shard and has neither subscribed to
+            again nor unsubscribed from since, sorted.
     """
 
     pubsub: str

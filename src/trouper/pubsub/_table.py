@@ -42,7 +42,7 @@ from typing import Any
 from trouper.actors import Pid
 
 from ._dispatch import Dispatcher
-from ._lowlevel import ExitHook, Process, remove_exit_hook
+from ._lowlevel import ExitHook, Process, add_exit_hook, remove_exit_hook
 
 # A subscriber's topics in one shard: one topic as it is, several as a set.
 Held = str | set[str]
@@ -94,12 +94,7 @@ class ShardTable(ExitHook):
         held = owned.get(pid)
         if held is None:
             owned[pid] = topic
-            # The first subscription in this shard: one exit hook (add_exit_hook, inlined).
-            monitors = proc.monitors
-            if monitors is None:
-                proc.monitors = {self: self}
-            else:
-                monitors[self] = self
+            add_exit_hook(proc, self)  # its first subscription in this shard: one hook
         elif isinstance(held, str):
             if held != topic:
                 owned[pid] = {held, topic}
