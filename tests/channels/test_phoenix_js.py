@@ -34,7 +34,6 @@ JS_DIR = Path(__file__).resolve().parent.parent / "js"
 NODE = shutil.which("node")
 
 
-
 @pytest.fixture(autouse=True)
 def _phoenix_client_installed() -> None:
     # Not a skip: CI must run these. scripts/test installs the client from the lock file.

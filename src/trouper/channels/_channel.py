@@ -94,7 +94,7 @@ class ChannelSocket:
         # from this channel reach the client in the order they were made. (Through the
         # connection's mailbox, a push could arrive after a later broadcast.)
         fastlane = self.fastlane
-        fastlane.outbound.write(ws_frame(fastlane.serializer.encode(message)))
+        fastlane.write(ws_frame(fastlane.serializer.encode(message)))
 
     def broadcast(self, event: str, payload: Any) -> None:
         """Send ``event`` to every subscriber of the topic, this client included."""
@@ -159,24 +159,37 @@ class Channel(trouper.GenServer):
         socket.join_response = {} if response is None else response
 
     def _init_sync(self, socket: ChannelSocket, payload: Any) -> Any:
+        # As Phoenix's channel server: trap exits, so the connection's end (an Exit from the
+        # parent) runs terminate instead of killing the channel outright.
+        trouper.trap_exit(True)
         self.socket = socket
         try:
             response = self.join(socket.topic, payload)
         except JoinRefused as refused:
-            return trouper.Stop(("join_refused", refused.response))
+            return trouper.Stop(("shutdown", ("join_refused", refused.response)))
         self._joined(socket, response)
         return None
 
     async def _init_async(self, socket: ChannelSocket, payload: Any) -> Any:
+        trouper.trap_exit(True)
         self.socket = socket
         try:
             response = self.join(socket.topic, payload)
             if inspect.isawaitable(response):
                 response = await response
         except JoinRefused as refused:
-            return trouper.Stop(("join_refused", refused.response))
+            return trouper.Stop(("shutdown", ("join_refused", refused.response)))
         self._joined(socket, response)
         return None
+
+    def _route(self, message: Any) -> tuple[Any, tuple[Any, ...]]:
+        if type(message) is pubsub.ShardRestarted and self.socket.topic in message.topics:
+            return self._resubscribe, (message,)
+        return super()._route(message)
+
+    def _resubscribe(self, message: Any) -> None:
+        # The pubsub shard holding our subscription crashed and was restarted.
+        pubsub.subscribe(self.socket.pubsub, self.socket.topic, self.socket.fastlane)
 
     def _answer(self, message: ClientPush, result: Any) -> Any:
         if isinstance(result, Reply):

@@ -18,6 +18,7 @@ import trouper
 from trouper.pubsub import register_dispatcher
 
 from ._frames import ws_frame
+from .protocol import ProtocolUsageError
 
 if TYPE_CHECKING:
     from ._outbound import Outbound
@@ -34,15 +35,34 @@ class Broadcast:
 
 
 class FastlaneEntry:
-    """A channel's subscription value: where broadcast frames for it go."""
+    """A channel's subscription value: where broadcast frames for it go.
 
-    __slots__ = ("channel", "intercept", "outbound", "serializer")
+    Until the connection has written the join reply, frames (broadcasts, and pushes the
+    channel makes from ``join`` or right after it) are held here, so the client always
+    sees the join reply first, as with Phoenix.
+    """
+
+    __slots__ = ("channel", "held", "intercept", "outbound", "serializer")
 
     def __init__(self, outbound: Outbound, serializer: Serializer, intercept: frozenset[str]):
         self.outbound = outbound
         self.serializer = serializer
         self.intercept = intercept
         self.channel: trouper.Pid | None = None  # set once the channel process exists
+        self.held: list[bytes] | None = []  # None once the join reply is out
+
+    def write(self, frame: bytes) -> None:
+        held = self.held
+        if held is None:
+            self.outbound.write(frame)
+        else:
+            held.append(frame)
+
+    def open(self) -> None:
+        """The join reply has been written: release what was held, write directly from now."""
+        held, self.held = self.held, None
+        for frame in held or ():
+            self.outbound.write(frame)
 
 
 class ChannelDispatcher:
@@ -69,11 +89,18 @@ class ChannelDispatcher:
                 kind = type(entry.serializer)
                 frame = frames.get(kind)
                 if frame is None:
-                    encoded = entry.serializer.encode_broadcast(
-                        message.topic, event, message.payload
-                    )
+                    try:
+                        encoded = entry.serializer.encode_broadcast(
+                            message.topic, event, message.payload
+                        )
+                    except ProtocolUsageError:
+                        # e.g. a binary payload for a V1 (JSON-only) client: that client
+                        # cannot receive it; the others still do.
+                        frames[kind] = b""
+                        continue
                     frame = frames[kind] = ws_frame(encoded)
-                entry.outbound.write(frame)
+                if frame:
+                    entry.write(frame)
 
 
 dispatcher = register_dispatcher(ChannelDispatcher())

@@ -99,16 +99,21 @@ class PresenceServer(trouper.GenServer):
     def init(self, name: str, pubsub_name: str) -> None:
         self.table = _Table(name, pubsub_name)
         self.table.server = trouper.self()
+        self.watched: set[trouper.Pid] = set()
         _tables[name] = self.table
 
     def handle_cast(self, request: Any) -> None:
         if isinstance(request, tuple) and request[0] == "monitor":
-            trouper.monitor(request[1])
+            pid = request[1]
+            if pid not in self.watched:  # `update` re-adds a pid: one monitor is enough
+                self.watched.add(pid)
+                trouper.monitor(pid)
 
     def handle_info(self, message: Any) -> None:
         if type(message) is not trouper.Down or not isinstance(message.pid, trouper.Pid):
             return
         pid = message.pid
+        self.watched.discard(pid)
         for topic, key in sorted(self.table.by_pid.get(pid, set())):
             self.table.diff(topic, {}, {key: self.table.remove(pid, topic, key)})
 
@@ -128,7 +133,7 @@ class Presence:
 
     @staticmethod
     def child_spec(name: str, pubsub: str) -> ChildSpec:
-        return ChildSpec(name, PresenceServer.start_link, (name, pubsub))
+        return ChildSpec(name, Presence.start_link, (name, pubsub))
 
 
 def track(presence: str, topic: str, key: str, meta: Mapping[str, Any] | None = None) -> str:

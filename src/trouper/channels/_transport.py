@@ -118,6 +118,8 @@ async def _websocket(
             ws.receive_data(trailing)
         await session.run()
         nursery.cancel_scope.cancel()
+    if session.stop_reason is not None:
+        raise trouper.ProcessExit(session.stop_reason)
 
 
 class _Session:
@@ -150,6 +152,7 @@ class _Session:
         self.text: list[str] = []
         self.binary: list[bytes] = []
         self.partial = 0  # length of the message being received so far
+        self.stop_reason: Any = None  # set when the supervisor stops this connection
         self.closing: str | None = None
         socket_id = handler.id(assigns)
         if socket_id is not None:
@@ -249,8 +252,8 @@ class _Session:
             pid = await channel_class.start_link(socket, event.payload)
         except trouper.InitError as exc:
             reason = exc.reason
-            if isinstance(reason, tuple) and reason[:1] == ("join_refused",):
-                self.conn.join_error(event.topic, reason[1])
+            if _refusal(reason) is not None:
+                self.conn.join_error(event.topic, _refusal(reason))
             else:
                 self.conn.join_error(event.topic, {"reason": protocol.JOIN_CRASHED})
             return
@@ -259,6 +262,8 @@ class _Session:
         self.channels[pid] = (event.topic, event.join_ref)
         self.by_topic[event.topic] = pid
         self.conn.join_ok(event.topic, socket.join_response)
+        self._flush()  # the join reply goes out before anything the channel has sent
+        fastlane.open()
 
     def _drop_channel(self, topic: str, reason: Any) -> None:
         pid = self.by_topic.pop(topic, None)
@@ -272,6 +277,10 @@ class _Session:
     async def _handle_message(self, message: Any) -> None:
         if type(message) is trouper.Exit:
             self._channel_exited(message.pid, message.reason)
+        elif type(message) is trouper.pubsub.ShardRestarted:
+            socket_id = self.handler.id(self.assigns)
+            if socket_id is not None:
+                trouper.pubsub.subscribe(self.endpoint.pubsub, f"socket_id:{socket_id}", self.me)
         elif _is_disconnect(message):
             self.closing = self.closing or "disconnect"
             self._close(1001, self.closing)  # "going away": phoenix.js reconnects
@@ -280,8 +289,10 @@ class _Session:
     def _channel_exited(self, pid: trouper.Pid, reason: Any) -> None:
         entry = self.channels.pop(pid, None)
         if entry is None:
-            if pid == self.endpoint_parent():
-                raise trouper.ProcessExit(reason)  # our supervisor is stopping us
+            if pid == self.endpoint_parent():  # our supervisor is stopping us
+                self.stop_reason = reason
+                self.closing = "server shutdown"
+                self._close(1001, "server shutdown")
             return
         topic, join_ref = entry
         if self.by_topic.get(topic) == pid:
@@ -312,3 +323,12 @@ def _is_disconnect(message: Any) -> bool:
     """A ``Disconnect``, or the ``"disconnect"`` broadcast on this socket's id topic."""
     kind = type(message)
     return kind is Disconnect or (kind is Broadcast and message.event == "disconnect")
+
+
+def _refusal(reason: Any) -> Any:
+    """The response of a refused join (``("shutdown", ("join_refused", response))``), or None."""
+    if isinstance(reason, tuple) and len(reason) == 2 and reason[0] == "shutdown":
+        detail = reason[1]
+        if isinstance(detail, tuple) and len(detail) == 2 and detail[0] == "join_refused":
+            return detail[1]
+    return None
