@@ -372,7 +372,74 @@ SUPERVISION = Suite(
     targets=(Target("sup_children", "shutdown_s", "<=", 5, "<= 5 s", frozenset({1_000_000})),),
 )
 
-SUITES: dict[str, Suite] = {s.name: s for s in (ACTORS, SUPERVISION)}
+# --- the websocket suite ------------------------------------------------------------------
+
+WEBSOCKET = Suite(
+    name="websocket",
+    title="WebSockets",
+    description=(
+        "Real WebSocket connections on loopback against a trouper endpoint running the chat "
+        "app of Phoenix's 2015 benchmark (a Socket that accepts everyone, a reactive Channel "
+        "for `rooms:lobby` that only joins, one PubSub). One server process; the clients "
+        "are separate processes (at most 7,500 sockets each, distinct 127.0.0.x source "
+        "addresses) speaking the Phoenix V2 JSON protocol over raw sockets, on the same two "
+        "cores as the server. `connections`: connect and join n sockets (connections + "
+        "joins per second; the server's VmRSS growth per connection, kernel buffers not "
+        "included). `broadcast`: one `new_msg` to the n joined sockets, triggered over HTTP; "
+        "time until the last socket has the frame (clients timestamp arrivals with "
+        "CLOCK_MONOTONIC). trouper only: there is no BEAM/Phoenix side in this suite "
+        "(Phoenix's 2015 figures are in shared/reference/phoenix.md). "
+        "`benchmarks/websocket_trouper.py` describes the shape."
+    ),
+    metrics={
+        m.name: m
+        for m in (
+            Metric("connect_rate", RATE, True, "faster", "slower"),
+            Metric("server_bytes_per_connection", "B", False, "smaller", "larger"),
+            Metric("server_cpu_us_per_connection", "us", False, "cheaper", "costlier"),
+            Metric("broadcast_s", "s", False, "faster", "slower"),
+            Metric("broadcast_p50_s", "s", False, "faster", "slower"),
+            Metric("broadcast_p99_s", "s", False, "faster", "slower"),
+            Metric("broadcast_server_s", "s", False, "faster", "slower"),
+        )
+    },
+    benches=(
+        Bench(
+            "connections",
+            "n clients connect (HTTP upgrade) and join `rooms:lobby`; rate and server RSS.",
+            ("connect_rate", "server_bytes_per_connection"),
+            (15_000,),
+        ),
+        Bench(
+            "broadcast",
+            "n joined clients; one broadcast to the topic; until every client has the frame.",
+            ("broadcast_s", "broadcast_p50_s", "broadcast_p99_s"),
+            (15_000,),
+        ),
+    ),
+    impls=(
+        Impl(
+            "trouper",
+            (sys.executable, str(BENCH_DIR / "websocket_trouper.py")),
+            BENCH_DIR / "websocket_trouper.py",
+            env=PYTHON_ENV,
+        ),
+    ),
+    targets=(
+        Target(
+            "connections",
+            "server_bytes_per_connection",
+            "<=",
+            12_000,
+            "<= 12 KB",
+            frozenset({15_000}),
+        ),
+        Target("connections", "connect_rate", ">=", 5_000, ">= 5,000/s", frozenset({15_000})),
+        Target("broadcast", "broadcast_s", "<=", 0.2, "<= 0.2 s", frozenset({15_000})),
+    ),
+)
+
+SUITES: dict[str, Suite] = {s.name: s for s in (ACTORS, SUPERVISION, WEBSOCKET)}
 
 
 # --- running -----------------------------------------------------------------------------
