@@ -51,7 +51,6 @@ Diagnostics go to stderr. Benchmarks:
 from __future__ import annotations
 
 import gc
-import json
 import math
 import os
 import sys
@@ -62,30 +61,18 @@ from typing import Any
 import trio
 import trio.testing
 
+from _driver import make_emit, rss_bytes
+
 IMPL = "trio-task"
+emit = make_emit(IMPL)
 NTO1_SENDERS = 100
 
 Pid = trio.MemorySendChannel[Any]
 Mailbox = trio.MemoryReceiveChannel[Any]
 
 
-def emit(bench: str, n: int, metric: str, value: float, unit: str) -> None:
-    """Print one result line in the shared JSON-lines protocol."""
-    line = {"impl": IMPL, "bench": bench, "n": n, "metric": metric, "value": value, "unit": unit}
-    print(json.dumps(line), flush=True)
-
-
 def log(message: str) -> None:
     print(f"[{IMPL}] {message}", file=sys.stderr, flush=True)
-
-
-def rss_bytes() -> int:
-    """Resident set size of this process, from ``/proc/self/status``."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("VmRSS not found in /proc/self/status")
 
 
 def new_mailbox() -> tuple[Pid, Mailbox]:

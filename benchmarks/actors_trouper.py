@@ -30,28 +30,16 @@ see ``trouper.open_node``).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trouper
+from _driver import make_emit, rss_bytes
 
 IMPL = "trouper"
-
-
-def emit(bench: str, n: int, metric: str, value: float, unit: str) -> None:
-    line = {"impl": IMPL, "bench": bench, "n": n, "metric": metric, "value": value, "unit": unit}
-    print(json.dumps(line), flush=True)
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+emit = make_emit(IMPL)
 
 
 class Idle(trouper.Actor):

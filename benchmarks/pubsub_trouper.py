@@ -31,7 +31,6 @@ go to stderr. The node runs with its defaults (``tune_gc=True``). The pubsub has
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -41,26 +40,15 @@ from typing import Any
 import structlog
 
 import trouper
+from _driver import make_emit, rss_bytes
 from trouper import pubsub
 
 IMPL = "trouper"
+emit = make_emit(IMPL)
 PUBSUB = "bench"
 TOPIC = "room:lobby"
 SHARDS = 4
 BATCH = 10_000
-
-
-def emit(bench: str, n: int, metric: str, value: float, unit: str) -> None:
-    line = {"impl": IMPL, "bench": bench, "n": n, "metric": metric, "value": value, "unit": unit}
-    print(json.dumps(line), flush=True)
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 class Progress:

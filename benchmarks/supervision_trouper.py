@@ -18,7 +18,6 @@ Usage (one measurement per invocation)::
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 import sys
@@ -27,22 +26,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trouper
+from _driver import make_emit, rss_bytes
 from trouper.supervision import ChildSpec, DynamicSupervisor, Supervisor, start_child
 
 IMPL = "trouper"
-
-
-def emit(bench: str, n: int, metric: str, value: float, unit: str) -> None:
-    line = {"impl": IMPL, "bench": bench, "n": n, "metric": metric, "value": value, "unit": unit}
-    print(json.dumps(line), flush=True)
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+emit = make_emit(IMPL)
 
 
 class Worker(trouper.GenServer):

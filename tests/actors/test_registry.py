@@ -102,7 +102,7 @@ async def test_dispatch_calls_back_once_per_partition_with_entries() -> None:
         pids = [await _holder(registry, "topic", n) for n in range(12)]
         batches: list[list[Any]] = []
         registry.dispatch("topic", batches.append)
-        assert 1 <= len(batches) <= 4
+        assert 0 < len(batches) <= 4
         expected = sorted(zip(pids, range(12), strict=True))
         assert sorted(e for batch in batches for e in batch) == expected
         for batch in batches:  # a partition holds the entries of the pids that hash to it
