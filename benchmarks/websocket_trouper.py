@@ -90,6 +90,7 @@ import structlog
 import trio
 
 import trouper
+from _driver import make_emit, rss_bytes
 from trouper import pubsub
 from trouper.channels import (
     Broadcast,
@@ -123,10 +124,7 @@ CONNECT_TIMEOUT_S = 120.0  # a client gives up connecting after this
 BROADCAST_TIMEOUT_S = 20.0
 STOP_GRACE_S = 15.0
 
-
-def emit(bench: str, n: int, metric: str, value: float, unit: str) -> None:
-    line = {"impl": IMPL, "bench": bench, "n": n, "metric": metric, "value": value, "unit": unit}
-    print(json.dumps(line), flush=True)
+emit = make_emit(IMPL)
 
 
 def diag(message: str) -> None:
@@ -531,14 +529,6 @@ class Child:
             self.proc.wait()
 
 
-def proc_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise BenchError(f"no VmRSS for pid {pid}")
-
-
 def proc_cpu_s(pid: int) -> tuple[float, float]:
     """User and system CPU seconds of a process."""
     with open(f"/proc/{pid}/stat") as stat:
@@ -588,12 +578,12 @@ def run_bench(bench: str, n: int) -> None:
         for client in clients:
             client.expect("ready", deadline)
 
-        rss_before, cpu_before = proc_rss(server_pid), proc_cpu_s(server_pid)
+        rss_before, cpu_before = rss_bytes(server_pid), proc_cpu_s(server_pid)
         for client in clients:
             client.send("connect")
         deadline = time.monotonic() + CONNECT_TIMEOUT_S + 30
         joined = [client.expect("joined", deadline) for client in clients]
-        cpu_after, rss_after = proc_cpu_s(server_pid), proc_rss(server_pid)
+        cpu_after, rss_after = proc_cpu_s(server_pid), rss_bytes(server_pid)
         user_s, system_s = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
         failed = sum(j["failed"] for j in joined)
         if failed:
