@@ -110,7 +110,7 @@ async def _park(proc: Process, deadline: float) -> bool:
             return True
         return False
     finally:
-        if proc.status is WAITING or (proc.status is not EXITING and proc.status is not DEAD):
+        if proc.status is not EXITING and proc.status is not DEAD:
             proc.status = RUNNING
 
 

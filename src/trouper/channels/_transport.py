@@ -153,6 +153,8 @@ class _Session:
         self.binary: list[bytes] = []
         self.partial = 0  # length of the message being received so far
         self.stop_reason: Any = None  # set when the supervisor stops this connection
+        info = trouper.process_info(self.me)
+        self.parent = info.parent if info is not None else None  # the connection supervisor
         self.closing: str | None = None
         socket_id = handler.id(assigns)
         if socket_id is not None:
@@ -289,7 +291,7 @@ class _Session:
     def _channel_exited(self, pid: trouper.Pid, reason: Any) -> None:
         entry = self.channels.pop(pid, None)
         if entry is None:
-            if pid == self.endpoint_parent():  # our supervisor is stopping us
+            if pid == self.parent:  # our supervisor is stopping us
                 self.stop_reason = reason
                 self.closing = "server shutdown"
                 self._close(1001, "server shutdown")
@@ -301,10 +303,6 @@ class _Session:
             self.conn.channel_closed(topic, join_ref)
         else:
             self.conn.channel_crashed(topic, join_ref)
-
-    def endpoint_parent(self) -> trouper.Pid | None:
-        info = trouper.process_info(self.me)
-        return info.parent if info is not None else None
 
     # -- writing ----------------------------------------------------------------------------
 
