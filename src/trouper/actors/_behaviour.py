@@ -98,6 +98,40 @@ class Actor:
         return pid
 
     @classmethod
+    def start_link_nowait(cls, *args: Any, name: str | None = None) -> Pid | None:
+        """:meth:`start_link` for a reactive behaviour, without awaiting: ``init`` runs inline.
+
+        A reactive behaviour's ``init`` runs inside the start, so its outcome is known when
+        this returns: the pid, None for ``IGNORE``, or :class:`InitError` (the failed
+        process's exit signal reaches the linked caller too, as with ``start_link``). This is
+        how a reactive process starts linked children, since it cannot await.
+
+        Raises:
+            TypeError: the behaviour is in task mode (its ``init`` may await: use
+                ``start_link``).
+            NotInProcessError: not called from inside a process.
+        """
+        if cls._trouper_task_mode:
+            raise TypeError(
+                f"{cls.__name__} has async callbacks (a task process): use await start_link()"
+            )
+        parent = _process.current()
+        if parent is None:
+            raise NotInProcessError("start_link_nowait must be called from inside a process")
+        ack = InlineAck()
+        proc, _ = start_process(
+            get_node(), cls, args, parent=parent, link=True, name=name, ack=ack
+        )
+        assert ack.outcome is not None  # reactive init ran inline
+        _process.raise_if_exiting(parent)
+        kind, reason = ack.outcome
+        if kind == "ok":
+            return proc.pid
+        if kind == "ignore":
+            return None
+        raise InitError(reason) from reason if isinstance(reason, BaseException) else None
+
+    @classmethod
     async def start(
         cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_START_TIMEOUT
     ) -> Pid | None:
@@ -129,6 +163,19 @@ class InitAck:
             self.event.set()
 
 
+class InlineAck:
+    """An ack for a reactive ``init`` that runs inline: nothing to wait for, no trio.Event."""
+
+    __slots__ = ("outcome",)
+
+    def __init__(self) -> None:
+        self.outcome: tuple[str, Any] | None = None
+
+    def set(self, kind: str, value: Any = None) -> None:
+        if self.outcome is None:
+            self.outcome = (kind, value)
+
+
 def _init_outcome(result: Any) -> tuple[str, Any]:
     if result is IGNORE:
         return ("ignore", NORMAL)
@@ -147,7 +194,7 @@ def start_process(
     monitor: bool = False,
     name: str | None = None,
     trap_exit: bool = False,
-    ack: InitAck | None = None,
+    ack: InitAck | InlineAck | None = None,
 ) -> tuple[Process, Ref | None]:
     """Create a process for ``target`` (an Actor subclass or an async function) and start it.
 
@@ -189,7 +236,7 @@ def start_process(
 
 
 def _init_reactive(
-    proc: Process, behaviour: Any, args: tuple[Any, ...], ack: InitAck | None
+    proc: Process, behaviour: Any, args: tuple[Any, ...], ack: InitAck | InlineAck | None
 ) -> None:
     prev = _process.set_running(proc)
     proc.status = RUNNING
@@ -224,7 +271,7 @@ async def _maybe_await(value: Any) -> Any:
 
 
 async def _run_task_behaviour(
-    proc: Process, behaviour: Any, args: tuple[Any, ...], ack: InitAck | None
+    proc: Process, behaviour: Any, args: tuple[Any, ...], ack: InitAck | InlineAck | None
 ) -> None:
     try:
         kind, reason = _init_outcome(await _maybe_await(behaviour.init(*args)))

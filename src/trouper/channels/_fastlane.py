@@ -21,7 +21,7 @@ from ._frames import ws_frame
 from .protocol import ProtocolUsageError
 
 if TYPE_CHECKING:
-    from ._outbound import Outbound
+    from ._session import Transport
     from .protocol import Serializer
 
 
@@ -44,7 +44,7 @@ class FastlaneEntry:
 
     __slots__ = ("channel", "held", "intercept", "outbound", "serializer")
 
-    def __init__(self, outbound: Outbound, serializer: Serializer, intercept: frozenset[str]):
+    def __init__(self, outbound: Transport, serializer: Serializer, intercept: frozenset[str]):
         self.outbound = outbound
         self.serializer = serializer
         self.intercept = intercept

@@ -37,6 +37,11 @@ class Socket:
         return None
 
     @classmethod
+    def has_route(cls, topic: str) -> bool:
+        """True if some ``channels`` pattern matches ``topic``."""
+        return cls.route(topic) is not None
+
+    @classmethod
     def route(cls, topic: str) -> type[Channel] | None:
         """The channel class for ``topic``, or None if no pattern matches."""
         for pattern, channel in cls.channels:
