@@ -1004,3 +1004,78 @@ async def test_kill_never_runs_terminate_even_when_trapping_exits(variant, autoj
         trouper.exit(server, "kill")
         assert await next_message(Down) == Down(ref, server, "killed")
         assert events == [("init", server)]
+
+
+# -- start_link_nowait: how a reactive process starts linked children --------------------------
+
+
+class Child(GenServer):
+    def init(self, mode: str) -> Any:
+        if mode == "ignore":
+            return trouper.IGNORE
+        if mode == "stop":
+            return Stop("no thanks")
+        if mode == "crash":
+            raise ValueError("bad start")
+        self.mode = mode
+        return None
+
+    def handle_call(self, request: Any, from_: trouper.From) -> Any:
+        return self.mode
+
+
+class StartsChildren(GenServer):
+    """Reactive: starts a child from its callback, which cannot await."""
+
+    def init(self) -> None:
+        trouper.trap_exit(True)
+
+    def handle_call(self, request: Any, from_: trouper.From) -> Any:
+        try:
+            return ("ok", Child.start_link_nowait(request))
+        except trouper.InitError as exc:
+            return ("error", exc.reason)
+
+
+class AsyncChild(GenServer):
+    async def init(self) -> None:
+        return None
+
+
+async def test_start_link_nowait_runs_init_inline_and_links() -> None:
+    async with trouper.open_node():
+        parent = await StartsChildren.start_link()
+        assert parent is not None
+        kind, child = await trouper.call(parent, "ready")
+        assert kind == "ok" and await trouper.call(child, "mode?") == "ready"
+        info = trouper.process_info(child)
+        assert info is not None and info.links == (parent,) and info.parent == parent
+
+
+async def test_start_link_nowait_reports_failures_as_start_link_does() -> None:
+    with capture_logs():
+        async with trouper.open_node():
+            parent = await StartsChildren.start_link()
+            assert parent is not None
+            assert await trouper.call(parent, "ignore") == ("ok", None)
+            assert await trouper.call(parent, "stop") == ("error", "no thanks")
+            kind, reason = await trouper.call(parent, "crash")
+            assert kind == "error" and isinstance(reason, ValueError)
+            assert trouper.is_alive(parent)  # it traps exits: the failed child's signal is mail
+
+
+async def test_start_link_nowait_refuses_task_behaviours_and_non_processes() -> None:
+    async with trouper.open_node():
+        with pytest.raises(TypeError, match="start_link"):
+            AsyncChild.start_link_nowait()
+        errors: list[Exception] = []
+
+        async def plain_trio_task() -> None:  # not a process: nothing to link to
+            try:
+                Child.start_link_nowait("x")
+            except trouper.NotInProcessError as exc:
+                errors.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(plain_trio_task)
+        assert len(errors) == 1

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -368,3 +369,56 @@ def test_links_behave_as_one_undirected_edge_per_pair(
         n: {m for edge in edges if n in edge for m in edge - {n}} for n in range(agents)
     }
     assert dead == doomed
+
+
+async def test_links_survive_growing_to_three_and_shrinking_back() -> None:
+    # One link is stored bare, two as a pair, three or more as a set: each step keeps the
+    # signals and the link list right.
+    async with trouper.open_node():
+        root = trouper.self()
+
+        async def idle() -> None:
+            await trouper.receive()
+
+        async def hub_body() -> None:
+            trouper.trap_exit(True)
+            while True:
+                match await trouper.receive():
+                    case ("link", pid):
+                        trouper.link(pid)
+                    case ("unlink", pid):
+                        trouper.unlink(pid)
+                    case message:
+                        trouper.send(root, message)
+                trouper.send(root, "done")
+
+        def links_of(pid: Pid) -> set[Pid]:
+            info = trouper.process_info(pid)
+            assert info is not None
+            return set(info.links)
+
+        async def tell(hub: Pid, message: Any) -> None:
+            trouper.send(hub, message)
+            assert await trouper.receive(lambda m: m == "done") == "done"
+
+        peers = [trouper.spawn(idle) for _ in range(4)]
+        hub = trouper.spawn(hub_body)
+        for count, peer in enumerate(peers[:3], start=1):
+            await tell(hub, ("link", peer))
+            assert links_of(hub) == set(peers[:count])
+            assert links_of(peer) == {hub}
+        await tell(hub, ("link", peers[0]))  # again: still one link
+        assert links_of(hub) == set(peers[:3])
+        await tell(hub, ("unlink", peers[1]))
+        assert links_of(hub) == {peers[0], peers[2]} and links_of(peers[1]) == set()
+        trouper.exit(peers[0], "boom")
+        exit_signal = await trouper.receive(Exit)
+        assert (exit_signal.pid, exit_signal.reason) == (peers[0], "boom")
+        assert links_of(hub) == {peers[2]}
+        await tell(hub, ("link", peers[3]))
+        await tell(hub, ("unlink", peers[2]))
+        assert links_of(hub) == {peers[3]}
+        trouper.exit(hub, "kill")
+        await trio.testing.wait_all_tasks_blocked()
+        assert not trouper.is_alive(peers[3])  # not trapping: the hub's death took it along
+        assert trouper.is_alive(peers[1]) and trouper.is_alive(peers[2])

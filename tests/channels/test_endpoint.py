@@ -612,3 +612,28 @@ async def test_killing_a_connection_process_closes_only_that_client() -> None:
             "response": {"n": 2},
         }
         assert {c.pid for c in await which_children("endpoint.connections")} == before
+
+
+async def test_frames_sent_right_behind_the_upgrade_request_are_answered_at_once() -> None:
+    # A client may write its first frames in the same packet as the upgrade request; they
+    # must not wait until the client sends something more.
+    async with serving() as server:
+        with trio.socket.socket() as sock:
+            await sock.connect(("127.0.0.1", server.port))
+            raw = RawSocket(sock)
+            target = "/socket/websocket?token=good&vsn=2.0.0"
+            upgrade = raw.ws.send(Request(host=f"127.0.0.1:{server.port}", target=target))
+            await raw.send_bytes(
+                upgrade + _masked_text(frame(None, "5", "phoenix", "heartbeat", {}))
+            )
+            await raw.next_event(AcceptConnection)
+            reply = json.loads(await raw.next_event(TextMessage))
+            assert reply == [None, "5", "phoenix", "phx_reply", OK]
+
+
+def _masked_text(text: str) -> bytes:
+    """One client text frame (masked with a zero key), built by hand: wsproto will not
+    encode a message before the handshake has completed."""
+    data = text.encode()
+    assert len(data) < 126
+    return struct.pack("!BB", 0x81, 0x80 | len(data)) + b"\x00\x00\x00\x00" + data

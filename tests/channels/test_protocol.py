@@ -19,7 +19,18 @@ PACKAGE = Path(protocol.__file__).parent
 
 # What a sans-I/O protocol may need: the stdlib's pure modules and attrs. No trio, no sockets,
 # nothing else from trouper (imports inside the package are relative).
-ALLOWED_IMPORTS = {"__future__", "attrs", "collections", "enum", "json", "re", "types", "typing"}
+ALLOWED_IMPORTS = {
+    "__future__",
+    "attrs",
+    "collections",
+    "enum",
+    "functools",
+    "json",
+    "re",
+    "sys",
+    "types",
+    "typing",
+}
 
 
 def imported_roots(path: Path) -> set[str]:

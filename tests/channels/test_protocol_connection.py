@@ -552,3 +552,18 @@ def test_any_exchange_keeps_the_limit_and_answers_each_join_once(
         ]
         if event == "phx_join" or (event, topic) == ("heartbeat", "phoenix"):
             assert [message.ref for message in replies] == [ref]
+
+
+def test_the_servers_handle_comes_back_with_the_channel_and_its_replacement() -> None:
+    conn = v2()
+    conn.receive(frame("1", "1", LOBBY, "phx_join", {}))
+    conn.join_ok(LOBBY, handle="process-1")
+    info = conn.channel(LOBBY)
+    assert info is not None and (info.join_ref, info.handle) == ("1", "process-1")
+    assert conn.channel("rooms:other") is None
+    [replaced, _] = conn.receive(frame("2", "2", LOBBY, "phx_join", {}))
+    assert replaced == ChannelReplaced(LOBBY, "1") and replaced.handle == "process-1"
+    conn.join_ok(LOBBY, handle="process-2")
+    conn.receive(frame("2", "3", LOBBY, "phx_leave", {}))
+    info = conn.channel(LOBBY)
+    assert info is not None and (info.status, info.handle) == ("leaving", "process-2")

@@ -34,7 +34,9 @@ from trouper.supervision import (
     count_children,
     delete_child,
     restart_child,
+    send_start_child,
     start_child,
+    start_child_result,
     terminate_child,
     which_children,
 )
@@ -185,6 +187,32 @@ async def test_start_child_returns_the_pid_of_a_child_linked_to_the_supervisor(
         info = trouper.process_info(pid)
         assert info is not None
         assert sup in info.links
+
+
+async def test_send_start_child_answers_later_with_a_reply(autojump_clock: Any) -> None:
+    # Many requests in flight at once; each answer pairs with its request by ref.
+    async with trouper.open_node():
+        sup = await DynamicSupervisor.start_link(max_children=3)
+        refs = [send_start_child(sup, worker(n)) for n in range(4)]
+        answers: dict[trouper.Ref, trouper.Reply] = {}
+        with trio.fail_after(WAIT):
+            while len(answers) < 4:
+                reply = await trouper.receive(trouper.Reply)
+                answers[reply.ref] = reply
+        pids = [start_child_result(answers[ref]) for ref in refs[:3]]
+        for n, pid in enumerate(pids):
+            assert pid is not None and await trouper.call(pid, "args") == (n,)
+        with pytest.raises(SupervisorError) as caught:
+            start_child_result(answers[refs[3]])
+        assert caught.value.reason == "max_children"
+        assert [child.pid for child in await which_children(sup)] == pids
+
+
+async def test_send_start_child_to_a_missing_supervisor_answers_down(autojump_clock: Any) -> None:
+    async with trouper.open_node():
+        ref = send_start_child("nobody", worker())
+        down = await trouper.receive(trouper.Down)
+        assert down.ref is ref and down.reason == "noproc"
 
 
 async def test_extra_arguments_are_prepended_to_each_childs_args(autojump_clock: Any) -> None:

@@ -119,9 +119,7 @@ class Actor:
         if parent is None:
             raise NotInProcessError("start_link_nowait must be called from inside a process")
         ack = InlineAck()
-        proc, _ = start_process(
-            get_node(), cls, args, parent=parent, link=True, name=name, ack=ack
-        )
+        proc, _ = start_process(get_node(), cls, args, parent=parent, link=True, name=name, ack=ack)
         assert ack.outcome is not None  # reactive init ran inline
         _process.raise_if_exiting(parent)
         kind, reason = ack.outcome

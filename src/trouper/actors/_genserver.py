@@ -42,7 +42,15 @@ from . import _process
 from ._api import resolve
 from ._behaviour import Actor
 from ._node import crash_report, run_terminate
-from ._process import WAITING, ExitHook, Process, add_monitor, deliver
+from ._process import (
+    WAITING,
+    ExitHook,
+    Process,
+    add_exit_hook,
+    add_monitor,
+    deliver,
+    remove_exit_hook,
+)
 from ._types import (
     _NO_REPLY,
     NOPROC,
@@ -186,10 +194,7 @@ def reply(from_: From, value: Any) -> None:
 
 async def _wait(proc: Process, waiter: From, timeout: float | None, message: Any) -> Any:
     """Watch ``proc``, hand it ``message`` and wait until the waiter is settled."""
-    monitors = proc.monitors
-    if monitors is None:
-        monitors = proc.monitors = {}
-    monitors[waiter] = waiter
+    add_exit_hook(proc, waiter)
     node = proc.node
     if (
         proc.task is None
@@ -219,8 +224,7 @@ async def _wait(proc: Process, waiter: From, timeout: float | None, message: Any
     finally:
         if waiter._result is None:
             waiter._result = _GONE
-        if proc.monitors is not None:
-            proc.monitors.pop(waiter, None)
+        remove_exit_hook(proc, waiter)
 
 
 def call(

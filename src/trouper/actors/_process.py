@@ -81,6 +81,7 @@ class Process:
         "behaviour",
         "exit_reason",
         "handled",
+        "hook",
         "links",
         "mailbox",
         "monitoring",
@@ -102,11 +103,15 @@ class Process:
         # Task processes only: created on first message. Reactive ones queue on the node.
         self.mailbox: deque[Any] | None = None
         self.status: str = WAITING
-        # None, the one linked Process, or a set of them: most processes have at most one
-        # link (to their supervisor or connection), and an empty set alone costs 216 bytes.
-        self.links: Process | set[Process] | None = None
+        # None, the one linked Process, a pair of them, or a set of three or more: most
+        # processes have one or two links (a supervisor; a connection's channel), and an
+        # empty set alone costs 216 bytes.
+        self.links: Process | tuple[Process, Process] | set[Process] | None = None
         # ref -> watching Process, or an ExitHook; created on first use.
         self.monitors: dict[Any, Any] | None = None
+        # The first exit hook (see add_exit_hook): most hooked processes have one, and a
+        # monitors dict just for it would cost ~220 bytes (a pubsub subscriber, a registrant).
+        self.hook: ExitHook | None = None
         # ref -> monitored Process (so a dying watcher removes its monitors from the targets).
         self.monitoring: dict[Ref, Process] | None = None
         self.trap_exit = False
@@ -280,8 +285,13 @@ def finalize(proc: Process, reason: Any) -> None:
         node.names.pop(proc.name, None)
         proc.name = None
     monitors = proc.monitors
+    # Directly visible resources first (registries, subscriptions, pending calls), then
+    # signals.
+    hook = proc.hook
+    if hook is not None:
+        proc.hook = None
+        hook.process_exited(pid, reason)
     if monitors:
-        # Directly visible resources first (registries, pending calls), then signals.
         for watcher in list(monitors.values()):
             if type(watcher) is not Process and not isinstance(watcher, _NamedWatch):
                 watcher.process_exited(pid, reason)
@@ -323,6 +333,32 @@ class _NamedWatch:
         self.name = name
 
 
+def add_exit_hook(proc: Process, hook: ExitHook) -> None:
+    """Call ``hook.process_exited(pid, reason)`` when ``proc`` exits (once, however often added).
+
+    Hooks run inside finalization, before the process's links and monitors fire, so what
+    they clean up (a name, a subscription, a pending call) is gone before anyone can hear
+    of the death; they must not raise.
+    """
+    monitors = proc.monitors
+    if proc.hook is hook or (monitors is not None and hook in monitors):
+        return
+    if proc.hook is None:
+        proc.hook = hook
+        return
+    if monitors is None:
+        monitors = proc.monitors = {}
+    monitors[hook] = hook
+
+
+def remove_exit_hook(proc: Process, hook: ExitHook) -> None:
+    """Undo :func:`add_exit_hook` (nothing if the hook is not there)."""
+    if proc.hook is hook:
+        proc.hook = None
+    elif proc.monitors:
+        proc.monitors.pop(hook, None)
+
+
 def add_monitor(watcher: Process, target: Process, ref: Ref, name: str | None = None) -> None:
     """Record that ``watcher`` monitors ``target`` under ``ref``."""
     if target.monitors is None:
@@ -340,6 +376,8 @@ def linked(proc: Process) -> tuple[Process, ...] | set[Process]:
         return ()
     if type(links) is Process:
         return (links,)
+    if type(links) is tuple:
+        return links
     assert isinstance(links, set)
     return set(links)
 
@@ -350,7 +388,10 @@ def _add_one_link(proc: Process, other: Process) -> None:
         proc.links = other
     elif type(links) is Process:
         if links is not other:
-            proc.links = {links, other}
+            proc.links = (links, other)
+    elif type(links) is tuple:
+        if other is not links[0] and other is not links[1]:
+            proc.links = {*links, other}
     else:
         assert isinstance(links, set)
         links.add(other)
@@ -360,6 +401,11 @@ def _drop_link(proc: Process, other: Process) -> None:
     links = proc.links
     if links is other:
         proc.links = None
+    elif type(links) is tuple:
+        if other is links[0]:
+            proc.links = links[1]
+        elif other is links[1]:
+            proc.links = links[0]
     elif type(links) is set:
         links.discard(other)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Literal
 
 from . import _process
-from ._process import DEAD, EXITING, ExitHook, Process, deliver
+from ._process import DEAD, EXITING, ExitHook, Process, add_exit_hook, deliver, remove_exit_hook
 from ._types import AlreadyRegisteredError, NotInProcessError, Pid
 
 Entry = tuple[Pid, Any]
@@ -93,9 +93,7 @@ class Registry(ExitHook):
         owned = self._owned.get(pid)
         if owned is None:
             owned = self._owned[pid] = {}
-            if proc.monitors is None:
-                proc.monitors = {}
-            proc.monitors[self] = self  # exit hook: entries go when the process does
+            add_exit_hook(proc, self)  # entries go when the process does
         owned[key] = owned.get(key, 0) + 1
 
     def unregister(self, key: Hashable) -> None:
@@ -132,8 +130,8 @@ class Registry(ExitHook):
     def _forget(self, pid: Pid) -> None:
         del self._owned[pid]
         proc = pid._proc
-        if proc is not None and proc.monitors is not None:
-            proc.monitors.pop(self, None)
+        if proc is not None:
+            remove_exit_hook(proc, self)
 
     def process_exited(self, pid: Pid, reason: Any) -> None:
         owned = self._owned.pop(pid, None)

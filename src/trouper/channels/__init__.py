@@ -24,19 +24,30 @@ from ._presence import track as track
 from ._presence import untrack as untrack
 from ._presence import update as update
 from ._socket import Socket as Socket
+from ._virtual import ClientClose as ClientClose
+from ._virtual import ClientFrame as ClientFrame
+from ._virtual import FrameCounter as FrameCounter
+from ._virtual import FrameRecorder as FrameRecorder
+from ._virtual import VirtualConnection as VirtualConnection
+from ._virtual import virtual_connection_spec as virtual_connection_spec
 
 __all__ = [
     "LEFT",
     "Broadcast",
     "Channel",
     "ChannelSocket",
+    "ClientClose",
+    "ClientFrame",
     "Endpoint",
+    "FrameCounter",
+    "FrameRecorder",
     "HttpRequest",
     "HttpResponse",
     "JoinRefused",
     "Presence",
     "Reply",
     "Socket",
+    "VirtualConnection",
     "dispatcher",
     "endpoint_spec",
     "list_presences",
@@ -45,4 +56,5 @@ __all__ = [
     "track",
     "untrack",
     "update",
+    "virtual_connection_spec",
 ]

@@ -156,7 +156,7 @@ class Channel(trouper.GenServer):
 
     def _joined(self, socket: ChannelSocket, response: Any) -> None:
         pubsub.subscribe(socket.pubsub, socket.topic, socket.fastlane)
-        socket.join_response = {} if response is None else response
+        socket.join_response = response
 
     def _init_sync(self, socket: ChannelSocket, payload: Any) -> Any:
         # As Phoenix's channel server: trap exits, so the connection's end (an Exit from the

@@ -30,3 +30,11 @@ def ws_frame(payload: str | bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", first, 127, length)
     return header + data
+
+
+def frame_payload(frame: bytes) -> str | bytes:
+    """The payload of one unmasked final frame as :func:`ws_frame` builds it (text as str)."""
+    length = frame[1] & 0x7F
+    start = 2 if length < 126 else 4 if length == 126 else 10
+    body = frame[start:]
+    return body.decode() if frame[0] & 0x0F == OP_TEXT else body

@@ -24,6 +24,7 @@ session or the channel process running.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -38,6 +39,7 @@ from ._frames import ws_frame
 
 if TYPE_CHECKING:
     from ._endpoint import Endpoint
+    from ._socket import Socket
 
 log = structlog.get_logger("trouper.channels")
 
@@ -71,7 +73,6 @@ class Session:
 
     __slots__ = (
         "assigns",
-        "by_topic",
         "closing",
         "conn",
         "endpoint",
@@ -96,10 +97,8 @@ class Session:
         self.transport = transport
         self.me = trouper.self()
         self.conn = protocol.Connection(
-            serializer, max_channels=endpoint.max_channels, has_route=handler.has_route
+            serializer, max_channels=endpoint.max_channels, has_route=_route_check(type(handler))
         )
-        # topic -> channel pid; a channel's join_ref lives in the protocol Connection.
-        self.by_topic: dict[str, trouper.Pid] | None = None
         self.closing: str | None = None  # why the session is ending, once it is
         self.stop_reason: Any = None  # set when the supervisor stops this connection
         self.parent: trouper.Pid | None = None  # the connection supervisor, looked up once
@@ -134,7 +133,9 @@ class Session:
                 else:
                     self._start_channel(event, channel_class)
             elif type(event) is protocol.ChannelReplaced:
-                self._drop_channel(event.topic, ("shutdown", "duplicate_join"))
+                if event.handle is not None:
+                    trouper.unlink(event.handle)
+                    trouper.exit(event.handle, ("shutdown", "duplicate_join"))
             elif type(event) is protocol.LeaveRequested:
                 pid = self._channel(event.topic)
                 if pid is not None:
@@ -186,24 +187,14 @@ class Session:
     ) -> None:
         assert pid is not None  # channels never return IGNORE from init
         fastlane.channel = pid
-        by_topic = self.by_topic
-        if by_topic is None:
-            by_topic = self.by_topic = {}
-        by_topic[event.topic] = pid
-        self.conn.join_ok(event.topic, socket.join_response)
+        response, socket.join_response = socket.join_response, None
+        self.conn.join_ok(event.topic, response, handle=pid)
         self.flush()  # the join reply goes out before anything the channel has sent
         fastlane.open()
 
     def _channel(self, topic: str) -> trouper.Pid | None:
-        by_topic = self.by_topic
-        return None if by_topic is None else by_topic.get(topic)
-
-    def _drop_channel(self, topic: str, reason: Any) -> None:
-        by_topic = self.by_topic
-        pid = None if by_topic is None else by_topic.pop(topic, None)
-        if pid is not None:
-            trouper.unlink(pid)
-            trouper.exit(pid, reason)
+        info = self.conn.channel(topic)
+        return None if info is None else info.handle
 
     # -- messages from channels and the node ------------------------------------------------
 
@@ -221,32 +212,21 @@ class Session:
         self.flush()
 
     def _exited(self, pid: trouper.Pid, reason: Any) -> None:
-        topic = self._topic_of(pid)
-        if topic is None:
-            if self.parent is None:
-                me = trouper.process_info(self.me)
-                self.parent = me.parent if me is not None else None
-            if pid == self.parent:  # our supervisor is stopping us
-                self.stop_reason = reason
-                self.close(1001, "server shutdown")
-            return
-        assert self.by_topic is not None
-        del self.by_topic[topic]
-        info = self.conn.channels.get(topic)
-        if info is None:
-            return
-        if trouper.is_clean_exit(reason):
-            self.conn.channel_closed(topic, info.join_ref)
-        else:
-            self.conn.channel_crashed(topic, info.join_ref)
-
-    def _topic_of(self, pid: trouper.Pid) -> str | None:
-        # A linear search: a connection has at most max_channels channels (100), most one;
-        # a second dict pid -> topic would cost every connection ~200 bytes.
-        for topic, channel in (self.by_topic or {}).items():
-            if channel == pid:
-                return topic
-        return None
+        # A linear search: a connection has at most max_channels channels (100), most one,
+        # and a table pid -> topic would cost every connection ~200 bytes.
+        for topic, info in self.conn.channels.items():
+            if info.handle == pid:
+                if trouper.is_clean_exit(reason):
+                    self.conn.channel_closed(topic, info.join_ref)
+                else:
+                    self.conn.channel_crashed(topic, info.join_ref)
+                return
+        if self.parent is None:
+            me = trouper.process_info(self.me)
+            self.parent = me.parent if me is not None else None
+        if pid == self.parent:  # our supervisor is stopping us
+            self.stop_reason = reason
+            self.close(1001, "server shutdown")
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -260,6 +240,17 @@ class Session:
         self.flush()
         self.transport.close(code, reason)  # a second close is the transport's no-op
         self.closing = self.closing or reason
+
+
+_route_checks: dict[type[Socket], Callable[[str], bool]] = {}
+
+
+def _route_check(socket_class: type[Socket]) -> Callable[[str], bool]:
+    # One bound method per Socket class, not one per connection (64 bytes each).
+    check = _route_checks.get(socket_class)
+    if check is None:
+        check = _route_checks[socket_class] = socket_class.has_route
+    return check
 
 
 def _refusal(reason: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 
 from trouper.actors import NotInProcessError, Pid, _process
 from trouper.actors._node import Node
-from trouper.actors._process import DEAD, EXITING, ExitHook, Process, current
+from trouper.actors._process import DEAD, EXITING, ExitHook, Process, add_exit_hook, current
 from trouper.actors._process import deliver_each as send_each
 from trouper.actors._runtime import get_node
 
@@ -59,21 +59,8 @@ def process_of(pid: Pid) -> Process | None:
     return pid._proc
 
 
-def add_exit_hook(proc: Process, hook: ExitHook) -> None:
-    """Call ``hook.process_exited(pid, reason)`` when ``proc`` exits.
-
-    The hook runs inside the runtime's finalization, before the process's links and
-    monitors fire, so it must not raise. Keyed by the hook itself: adding it twice is one
-    hook.
-    """
-    monitors = proc.monitors
-    if monitors is None:
-        monitors = proc.monitors = {}
-    monitors[hook] = hook
-
-
 def remove_exit_hook(pid: Pid, hook: Any) -> None:
     """Undo :func:`add_exit_hook` (no error if the process or the hook is gone)."""
     proc = pid._proc
-    if proc is not None and proc.monitors:
-        proc.monitors.pop(hook, None)
+    if proc is not None:
+        _process.remove_exit_hook(proc, hook)

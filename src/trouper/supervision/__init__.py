@@ -14,7 +14,9 @@ from ._common import count_children as count_children
 from ._common import delete_child as delete_child
 from ._common import get_childspec as get_childspec
 from ._common import restart_child as restart_child
+from ._common import send_start_child as send_start_child
 from ._common import start_child as start_child
+from ._common import start_child_result as start_child_result
 from ._common import terminate_child as terminate_child
 from ._common import which_children as which_children
 from ._dynamic import DynamicSupervisor as DynamicSupervisor
@@ -63,7 +65,9 @@ __all__ = [
     "delete_child",
     "get_childspec",
     "restart_child",
+    "send_start_child",
     "start_child",
+    "start_child_result",
     "terminate_child",
     "which_children",
 ]

@@ -139,6 +139,27 @@ async def start_child(sup: trouper.Pid | str, spec: Any) -> trouper.Pid | None:
     return result
 
 
+def send_start_child(sup: trouper.Pid | str, spec: Any) -> trouper.Ref:
+    """:func:`start_child` without waiting: returns the request's ref at once.
+
+    The answer arrives later as a ``trouper.Reply(ref, answer)`` message; pass it to
+    :func:`start_child_result`. If the supervisor is not running or dies first,
+    ``trouper.Down(ref, sup, reason)`` arrives instead (``gen_server:send_request``'s rules).
+    Many requests in flight let a supervisor start children back to back, with no task
+    switch per child for the caller: how a load of connections arrives from many acceptors.
+    """
+    return trouper.send_request(sup, ("start_child", spec))
+
+
+def start_child_result(reply: trouper.Reply) -> trouper.Pid | None:
+    """The pid in the answer to :func:`send_start_child`; raises :class:`SupervisorError`."""
+    kind, value = reply.value
+    if kind == "error":
+        raise SupervisorError(value)
+    result: trouper.Pid | None = value
+    return result
+
+
 async def terminate_child(sup: trouper.Pid | str, child: Any) -> None:
     """Stop a child (by id; by pid under a DynamicSupervisor). Idempotent for a stopped one."""
     await request(sup, ("terminate_child", child))

@@ -163,6 +163,9 @@ async def start_child_process(spec: ChildSpec, extra: tuple[Any, ...] = ()) -> t
     start = spec.start
     args = (*extra, *spec.args)
     if isinstance(start, type) and issubclass(start, trouper.Actor):
+        if not start._trouper_task_mode:
+            # A reactive init runs inline: no waiting, so no ack event to build and wait on.
+            return start.start_link_nowait(*args)
         pid: trouper.Pid | None = await start.start_link(*args)
         return pid
     result = start(*args)

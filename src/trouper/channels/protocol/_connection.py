@@ -42,9 +42,10 @@ phoenix.js drops them as stale rather than deliver them to the new channel.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import attrs
 
@@ -103,10 +104,12 @@ class ChannelReplaced:
     Attributes:
         topic: the topic.
         join_ref: the old channel's join_ref.
+        handle: what the server gave ``join_ok`` for the old channel (its process).
     """
 
     topic: str
     join_ref: str | None
+    handle: Any = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen
@@ -155,10 +158,13 @@ class ChannelInfo:
     Attributes:
         join_ref: the channel's join_ref.
         status: ``"joined"``, or ``"leaving"`` once the client's ``phx_leave`` was accepted.
+        handle: whatever the server passed to ``join_ok`` to find the channel by (its
+            process); kept here so the server needs no table of its own. Not compared.
     """
 
     join_ref: str | None
     status: Literal["joined", "leaving"] = "joined"
+    handle: Any = attrs.field(default=None, eq=False)
 
 
 def _always(topic: str) -> bool:
@@ -179,6 +185,19 @@ class Connection:
             routes every topic.
     """
 
+    # Slots, and no list until there is something to hold: a server keeps one Connection per
+    # socket, millions in the scale runs.
+    __slots__ = (
+        "_after_join",
+        "_channels",
+        "_has_route",
+        "_max_channels",
+        "_outgoing",
+        "_pending",
+        "_pending_reply_join_ref",
+        "_serializer",
+    )
+
     def __init__(
         self,
         serializer: Serializer,
@@ -197,8 +216,8 @@ class Connection:
         self._pending_reply_join_ref: str | None = None
         # Frames held back until the pending join is answered: the old channel's phx_close
         # after a duplicate join goes out after the new join's reply, as in Phoenix.
-        self._after_join: list[Frame] = []
-        self._outgoing: list[Frame] = []
+        self._after_join: list[Frame] | None = None
+        self._outgoing: list[Frame] | None = None
 
     @property
     def serializer(self) -> Serializer:
@@ -210,6 +229,10 @@ class Connection:
         """Topic -> channel, for every joined or leaving channel (a read-only live view)."""
         return MappingProxyType(self._channels)
 
+    def channel(self, topic: str) -> ChannelInfo | None:
+        """The joined or leaving channel on ``topic``, if any."""
+        return self._channels.get(topic)
+
     @property
     def pending_join(self) -> JoinRequested | None:
         """The join waiting for ``join_ok``/``join_error``, if any."""
@@ -217,8 +240,8 @@ class Connection:
 
     def take_outgoing(self) -> list[Frame]:
         """Return the frames to write, oldest first, and forget them."""
-        frames, self._outgoing = self._outgoing, []
-        return frames
+        frames, self._outgoing = self._outgoing, None
+        return [] if frames is None else frames
 
     # --- Inbound --------------------------------------------------------------------------------
 
@@ -245,8 +268,8 @@ class Connection:
             if info is None:
                 return self._join(m)
             del self._channels[m.topic]
-            self._after_join.append(self._close_frame(m.topic, info.join_ref))
-            return [ChannelReplaced(m.topic, info.join_ref), *self._join(m)]
+            self._after_join = [self._close_frame(m.topic, info.join_ref)]
+            return [ChannelReplaced(m.topic, info.join_ref, info.handle), *self._join(m)]
         if info is None:
             if m.event == PHX_LEAVE:
                 self._reply(m.join_ref, m.ref, m.topic, "ok", {})
@@ -257,7 +280,7 @@ class Connection:
         if (m.join_ref is not None and m.join_ref != info.join_ref) or info.status == "leaving":
             return []
         if m.event == PHX_LEAVE:
-            self._channels[m.topic] = ChannelInfo(info.join_ref, "leaving")
+            self._channels[m.topic] = attrs.evolve(info, status="leaving")
             self._reply(info.join_ref, m.ref, m.topic, "ok", {})
             return [LeaveRequested(m.topic, info.join_ref, m.ref)]
         return [PushReceived(m.topic, m.event, m.payload, info.join_ref, m.ref)]
@@ -269,7 +292,12 @@ class Connection:
             self._reply(m.join_ref, m.ref, m.topic, "error", {"reason": TOO_MANY_CHANNELS})
         else:
             join_ref = m.ref if m.join_ref is None else m.join_ref
-            self._pending = JoinRequested(m.topic, m.payload, join_ref, m.ref)
+            # Interned: every channel keeps its topic and join_ref for its whole life, and a
+            # million clients joining "rooms:lobby" with join_ref "1" need one copy of each.
+            topic = sys.intern(m.topic)
+            if type(join_ref) is str:
+                join_ref = sys.intern(join_ref)
+            self._pending = JoinRequested(topic, m.payload, join_ref, m.ref)
             self._pending_reply_join_ref = m.join_ref
             return [self._pending]
         self._flush_after_join()
@@ -277,14 +305,17 @@ class Connection:
 
     # --- Commands -------------------------------------------------------------------------------
 
-    def join_ok(self, topic: str, response: Payload = None) -> None:
+    def join_ok(self, topic: str, response: Payload = None, *, handle: Any = None) -> None:
         """The channel's join succeeded: record it and reply ok with ``response`` (or ``{}``).
+
+        ``handle`` is the server's own reference to the channel (a process), handed back in
+        :meth:`channel` and :class:`ChannelReplaced`.
 
         Raises:
             ProtocolUsageError: no join of ``topic`` is pending.
         """
         join = self._take_pending(topic)
-        self._channels[topic] = ChannelInfo(join.join_ref)
+        self._channels[topic] = ChannelInfo(join.join_ref, "joined", handle)
         self._answer_join(join, "ok", {} if response is None else response)
 
     def join_error(self, topic: str, response: Payload) -> None:
@@ -314,7 +345,7 @@ class Connection:
         """
         if not self._forget(topic, join_ref):
             return False
-        self._outgoing.append(self._close_frame(topic, join_ref))
+        self._append(self._close_frame(topic, join_ref))
         return True
 
     def channel_crashed(self, topic: str, join_ref: str | None) -> bool:
@@ -342,8 +373,11 @@ class Connection:
         self._flush_after_join()
 
     def _flush_after_join(self) -> None:
-        self._outgoing.extend(self._after_join)
-        self._after_join.clear()
+        held = self._after_join
+        if held is not None:
+            self._after_join = None
+            for frame in held:
+                self._append(frame)
 
     def _forget(self, topic: str, join_ref: str | None) -> bool:
         info = self._channels.get(topic)
@@ -361,4 +395,10 @@ class Connection:
         self._write(Reply(join_ref, ref, topic, status, response))
 
     def _write(self, message: Message | Reply) -> None:
-        self._outgoing.append(self._serializer.encode(message))
+        self._append(self._serializer.encode(message))
+
+    def _append(self, frame: Frame) -> None:
+        if self._outgoing is None:
+            self._outgoing = [frame]
+        else:
+            self._outgoing.append(frame)

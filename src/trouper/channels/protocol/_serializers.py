@@ -20,6 +20,7 @@ a ``phx_join`` payload a JSON object; every violation is a :class:`MalformedFram
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import re
 from typing import Any, ClassVar, TypeAlias
@@ -343,9 +344,18 @@ def serializer_for_vsn(
     """
     version = "1.0.0" if vsn is None else vsn
     match = _SEMVER.fullmatch(version)
-    if match is not None and match[2] == "0" and not (match[3] == "0" and match[4]):
-        if match[1] == "1":
-            return V1JSONSerializer(role=role, max_frame_size=max_frame_size)
-        if match[1] == "2":
-            return V2JSONSerializer(role=role, max_frame_size=max_frame_size)
+    if (
+        match is not None
+        and match[1] in ("1", "2")
+        and match[2] == "0"
+        and not (match[3] == "0" and match[4])
+    ):
+        return _serializer(match[1], role, max_frame_size)
     raise UnsupportedVersionError(version)
+
+
+@functools.lru_cache(maxsize=64)
+def _serializer(major: str, role: Role, max_frame_size: int | None) -> Serializer:
+    # Serializers are frozen and stateless: every connection with the same settings shares one.
+    kind = V1JSONSerializer if major == "1" else V2JSONSerializer
+    return kind(role=role, max_frame_size=max_frame_size)
