@@ -62,6 +62,8 @@ class UserSocket(Socket):
     channels = (("rooms:*", Room),)
 
     def connect(self, params: Any, connect_info: Any) -> Any:
+        if connect_info.get("auth_token") == "s3cret token/+=":
+            return {"token": "from auth_token"}
         return {"token": params["token"]} if params.get("token") == "good" else None
 
 
@@ -226,3 +228,17 @@ async def test_presence_through_the_phoenix_js_presence_helper() -> None:
                 await ada.quit()
                 for client in (ada, bob):
                     assert await client.process.wait() == 0
+
+
+async def test_the_auth_token_option_reaches_connect_as_connect_info_auth_token() -> None:
+    # phoenix.js's authToken travels as the "base64url.bearer.phx.<btoa(token)>" subprotocol;
+    # the server must answer with the "phoenix" subprotocol or the client drops the socket.
+    with capture_logs():
+        async with trouper.open_node():
+            port = await start_server()
+            lines = await run_client(port, "auth_token", "bad", "s3cret token/+=")
+    assert [line["event"] for line in lines if line["event"] != "close"] == [
+        "open",
+        "joined",
+        "done",
+    ]

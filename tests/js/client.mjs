@@ -11,6 +11,8 @@ setTimeout(() => fail("scenario timed out"), 15000).unref();
 const socket = new Socket(url, {
   transport: WebSocket,
   params: { token: args[0] ?? "good" },
+  // phoenix.js 1.7+ sends this as a WebSocket subprotocol, not a query parameter.
+  authToken: scenario === "auth_token" ? args[1] : undefined,
   heartbeatIntervalMs: 200,
   reconnectAfterMs: () => 50,
   rejoinAfterMs: () => 50,
@@ -79,6 +81,10 @@ const scenarios = {
     process.stdin.on("data", () => {
       socket.disconnect(() => { out("done"); process.exit(0); });
     });
+  },
+  async auth_token() {
+    await join("rooms:lobby");
+    socket.disconnect(() => { out("done"); process.exit(0); });
   },
   async binary() {
     const lobby = await join("rooms:lobby");

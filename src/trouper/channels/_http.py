@@ -89,9 +89,13 @@ async def read_request(
 
 def encode_response(response: HttpResponse) -> bytes:
     """The response's bytes, with ``Connection: close`` (one request per connection)."""
-    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found"}.get(
-        response.status, "Status"
-    )
+    reason = {
+        200: "OK",
+        400: "Bad Request",
+        403: "Forbidden",
+        404: "Not Found",
+        426: "Upgrade Required",
+    }.get(response.status, "Status")
     head = [
         f"HTTP/1.1 {response.status} {reason}",
         f"content-type: {response.content_type}",

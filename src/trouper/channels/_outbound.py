@@ -24,7 +24,6 @@ class Outbound:
 
     __slots__ = (
         "_max",
-        "_nursery",
         "_on_overflow",
         "_queue",
         "_queued",
@@ -36,7 +35,6 @@ class Outbound:
     def __init__(
         self,
         sock: socket.socket,
-        nursery: trio.Nursery,
         on_overflow: Callable[[], None],
         max_queued: int = DEFAULT_MAX_QUEUED,
     ) -> None:
@@ -44,7 +42,6 @@ class Outbound:
         self._queue: deque[bytes] | None = None
         self._queued = 0
         self._max = max_queued
-        self._nursery = nursery
         self._writing = False
         self._on_overflow = on_overflow
         self.closed = False
@@ -78,12 +75,19 @@ class Outbound:
             return
         if not self._writing:
             self._writing = True
-            self._nursery.start_soon(self._drain)
+            # A system task, not one in a nursery of the connection's: only a client that
+            # fell behind needs a writer, and a nursery per connection costs every one ~1 KB.
+            # It ends when the queue is empty or the socket closes (notify_closing).
+            trio.lowlevel.spawn_system_task(self._drain, name="trouper.channels.outbound")
 
     async def _drain(self) -> None:
         try:
             while self._queue and not self.closed:
-                await trio.lowlevel.wait_writable(self._sock)
+                try:
+                    await trio.lowlevel.wait_writable(self._sock)
+                except (trio.ClosedResourceError, OSError):
+                    self.closed = True
+                    return
                 queue = self._queue
                 while queue:
                     chunk = queue[0]

@@ -19,22 +19,16 @@ import socket as stdlib_socket
 from typing import TYPE_CHECKING, Any
 
 import trio
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    Request,
-    TextMessage,
-)
+from wsproto.connection import Connection as WSConnection
+from wsproto.connection import ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.utilities import LocalProtocolError
 
 import trouper
 
 from . import protocol
-from ._http import HttpRequest, HttpResponse, encode_response, read_request, send_all
+from ._handshake import HandshakeError, accept_response, check_upgrade, refuse
+from ._http import HttpResponse, encode_response, read_request, send_all
 from ._outbound import Outbound
 from ._session import CLOSED, Disconnect, Session
 
@@ -51,60 +45,67 @@ async def serve_connection(
     sock.setblocking(False)
     trouper.trap_exit(True)
     try:
-        with trio.move_on_after(HANDSHAKE_TIMEOUT):
-            head = await read_request(sock, peer)
-        if head is None:
-            return
-        request, trailing = head
-        if request.path == endpoint.path and request.is_websocket_upgrade:
-            await _websocket(sock, request, trailing, endpoint)
+        opened = await _open(sock, peer, endpoint)
+        if opened is not None:
+            # The request and its parser are gone by now: a session keeps only what it uses.
+            session, ws = opened
+            await _run_session(sock, ws, session)
+            if session.stop_reason is not None:
+                raise trouper.ProcessExit(session.stop_reason)
             # Not "normal": the channels are linked to this process and must go with it, as
             # Phoenix's transport exits {shutdown, :closed}.
             raise trouper.ProcessExit(CLOSED)
-        else:
-            await send_all(sock, encode_response(await endpoint.handle_http(request)))
     finally:
+        trio.lowlevel.notify_closing(sock)  # wakes a writer still waiting on it
         sock.close()
 
 
-def _refuse(status: int, why: str) -> bytes:
-    return encode_response(HttpResponse(status, why.encode()))
-
-
-async def _websocket(
-    sock: stdlib_socket.socket, request: HttpRequest, trailing: bytes, endpoint: Endpoint
-) -> None:
+async def _open(
+    sock: stdlib_socket.socket, peer: tuple[str, int] | None, endpoint: Endpoint
+) -> tuple[Session, WSConnection] | None:
+    """Read the request: answer a page, refuse, or upgrade and return the new session."""
+    with trio.move_on_after(HANDSHAKE_TIMEOUT):
+        head = await read_request(sock, peer)
+    if head is None:
+        return None
+    request, trailing = head
+    if request.path != endpoint.path or not request.is_websocket_upgrade:
+        await send_all(sock, encode_response(await endpoint.handle_http(request)))
+        return None
+    try:
+        upgrade = check_upgrade(request)
+    except HandshakeError as exc:
+        await send_all(sock, refuse(exc))
+        return None
     params = dict(request.query)
     vsn = params.pop("vsn", None)
     try:
         serializer = protocol.serializer_for_vsn(vsn, max_frame_size=endpoint.max_frame_size)
     except protocol.UnsupportedVersionError as exc:
         await send_all(sock, _refuse(403, str(exc)))
-        return
+        return None
     if not endpoint.origin_allowed(request.headers.get("origin")):
         await send_all(sock, _refuse(403, "origin not allowed"))
-        return
+        return None
     handler = endpoint.socket()
-    connect_info = {"peer": request.peer, "headers": request.headers}
+    connect_info: dict[str, Any] = {"peer": request.peer, "headers": request.headers}
+    if upgrade.auth_token is not None:
+        connect_info["auth_token"] = upgrade.auth_token
     assigns = handler.connect(params, connect_info)
     if inspect.isawaitable(assigns):
         assigns = await assigns
-    ws = WSConnection(ConnectionType.SERVER)
-    ws.initiate_upgrade_connection(list(request.raw_headers), request.target)
-    if not any(isinstance(event, Request) for event in ws.events()):
-        await send_all(sock, _refuse(400, "bad websocket upgrade"))
-        return
     if assigns is None:
-        await send_all(sock, ws.send(RejectConnection(status_code=403)))
-        return
-    await send_all(sock, ws.send(AcceptConnection()))
-    async with trio.open_nursery() as nursery:
-        wire = _Wire(sock, ws, nursery, endpoint.max_outbound)
-        session = wire.session = Session(endpoint, handler, assigns, serializer, wire)
-        await _run_session(sock, ws, session, trailing)
-        nursery.cancel_scope.cancel()
-    if session.stop_reason is not None:
-        raise trouper.ProcessExit(session.stop_reason)
+        await send_all(sock, _refuse(403, "forbidden"))
+        return None
+    await send_all(sock, accept_response(upgrade))
+    ws = WSConnection(ConnectionType.SERVER, trailing_data=trailing)
+    wire = _Wire(sock, ws, endpoint.max_outbound)
+    session = wire.session = Session(endpoint, handler, assigns, serializer, wire)
+    return session, ws
+
+
+def _refuse(status: int, why: str) -> bytes:
+    return encode_response(HttpResponse(status, why.encode()))
 
 
 class _Wire(Outbound):
@@ -112,10 +113,8 @@ class _Wire(Outbound):
 
     __slots__ = ("session", "ws")
 
-    def __init__(
-        self, sock: stdlib_socket.socket, ws: WSConnection, nursery: trio.Nursery, max_queued: int
-    ) -> None:
-        super().__init__(sock, nursery, self._slow_consumer, max_queued)
+    def __init__(self, sock: stdlib_socket.socket, ws: WSConnection, max_queued: int) -> None:
+        super().__init__(sock, self._slow_consumer, max_queued)
         self.ws = ws
         self.session: Session | None = None
 
@@ -129,14 +128,11 @@ class _Wire(Outbound):
             self.write(self.ws.send(CloseConnection(code=code, reason=reason)))
 
 
-async def _run_session(
-    sock: stdlib_socket.socket, ws: WSConnection, session: Session, trailing: bytes
-) -> None:
+async def _run_session(sock: stdlib_socket.socket, ws: WSConnection, session: Session) -> None:
     """Read frames and mail until the session ends (client gone, closed, idle, stopped)."""
     reader = _FrameReader(session.endpoint.max_frame_size)
-    if trailing:  # frames the client sent right behind its upgrade request
-        ws.receive_data(trailing)
-        await _ws_events(ws, session, reader)
+    # Frames the client sent right behind its upgrade request (wsproto holds them).
+    await _ws_events(ws, session, reader)
     idle = session.endpoint.idle_timeout
     deadline = trio.current_time() + idle
     while session.closing is None:
