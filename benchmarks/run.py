@@ -439,7 +439,55 @@ WEBSOCKET = Suite(
     ),
 )
 
-SUITES: dict[str, Suite] = {s.name: s for s in (ACTORS, SUPERVISION, WEBSOCKET)}
+FANOUT = Suite(
+    name="fanout",
+    title="Fan-out to N channel subscribers (the 2M headline)",
+    description=(
+        "Phoenix's 2015 experiment on one node: n subscribers of `rooms:lobby`, one "
+        "broadcast. Each subscriber is a supervised connection process (a "
+        "`VirtualConnection` under the endpoint's connections supervisor, whose transport "
+        "only counts bytes) that joined through the real path: a V2 JSON `phx_join` frame "
+        "decoded, the socket rules, a reactive channel process started linked to the "
+        "connection, its `join`, a pubsub subscription with a fastlane entry, the reply "
+        "encoded and written. `join_s`: until all n have their join reply; "
+        "`bytes_per_subscriber`: VmRSS growth over n (two processes, the session, the "
+        "channel state, the subscription); `broadcast_s`: one broadcast through the fastlane "
+        "until every connection holds the encoded frame (every counter is checked). "
+        "`benchmarks/fanout_trouper.py`."
+    ),
+    metrics={
+        m.name: m
+        for m in (
+            Metric("join_s", "s", False, "faster", "slower"),
+            Metric("joins_per_s", RATE, True, "faster", "slower"),
+            Metric("bytes_per_subscriber", "B", False, "smaller", "larger"),
+            Metric("broadcast_s", "s", False, "faster", "slower"),
+        )
+    },
+    benches=(
+        Bench(
+            "fanout",
+            "n virtual connections join `rooms:lobby`; one broadcast reaches all of them.",
+            ("join_s", "joins_per_s", "bytes_per_subscriber", "broadcast_s"),
+            (10_000, 100_000, 1_000_000, 2_000_000),
+        ),
+    ),
+    impls=(
+        Impl(
+            "trouper",
+            (sys.executable, str(BENCH_DIR / "fanout_trouper.py")),
+            BENCH_DIR / "fanout_trouper.py",
+            env=PYTHON_ENV,
+        ),
+    ),
+    targets=(
+        Target("fanout", "broadcast_s", "<=", 2.0, "<= 2 s", frozenset({2_000_000})),
+        Target("fanout", "join_s", "<=", 30.0, "<= 30 s", frozenset({2_000_000})),
+        Target("fanout", "bytes_per_subscriber", "<=", 1_000, "<= 1 KB", min_n=100_000),
+    ),
+)
+
+SUITES: dict[str, Suite] = {s.name: s for s in (ACTORS, SUPERVISION, WEBSOCKET, FANOUT)}
 
 
 # --- running -----------------------------------------------------------------------------
