@@ -1,28 +1,42 @@
 """The endpoint: one port for HTTP pages and the Phoenix socket, and its process tree.
 
 ``await start_endpoint(endpoint, host, port)`` binds the port, then starts (linked to the
-caller) a supervisor with two children: a DynamicSupervisor of connections (each a
-temporary task process: a dead socket is not restarted) and the listener, a task process
-that accepts sockets and starts a connection process for each.
+caller) a supervisor (rest_for_one) with: the poller, when connections are reactive (see
+``_reactive``); a DynamicSupervisor of connections (each temporary: a dead socket is not
+restarted); and the listener, a task process that accepts sockets and starts a connection
+process for each. A poller crash restarts the connections and the listener too.
 """
 
 from __future__ import annotations
 
+import inspect
 import socket as stdlib_socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+import structlog
 import trio
 
 import trouper
-from trouper.supervision import ChildSpec, DynamicSupervisor, Supervisor, start_child
+from trouper.supervision import (
+    ChildSpec,
+    DynamicSupervisor,
+    Supervisor,
+    SupervisorError,
+    send_start_child,
+    start_child_result,
+)
 
 from ._http import HttpRequest, HttpResponse, Route
+from ._reactive import Poller, SocketConnection, run_poller
 from ._socket import Socket
 from ._transport import serve_connection
 
+log = structlog.get_logger("trouper.channels")
+
 LISTEN_BACKLOG = 4096
+MAX_STARTING = 256  # connection starts the listener has asked for and not yet heard back on
 
 
 @attrs.frozen
@@ -77,12 +91,58 @@ def bind(host: str, port: int) -> stdlib_socket.socket:
     return sock
 
 
-async def _listen(listener: stdlib_socket.socket, connections: str, endpoint: Endpoint) -> None:
-    """The listener process: accept sockets and start a connection process for each."""
+def reactive_transport(endpoint: Endpoint) -> bool:
+    """True when nothing a connection runs can await: its Socket's ``connect`` and every
+    channel's callbacks are plain ``def``. Such connections run as reactive processes."""
+    if inspect.iscoroutinefunction(endpoint.socket.connect):
+        return False
+    return not any(channel._trouper_task_mode for _, channel in endpoint.socket.channels)
+
+
+def _connection_spec(
+    sock: stdlib_socket.socket,
+    peer: tuple[str, int] | None,
+    endpoint: Endpoint,
+    poller: Poller | None,
+) -> ChildSpec:
+    if poller is not None:
+        return ChildSpec(
+            "connection",
+            SocketConnection,
+            (sock, peer, endpoint, poller),
+            restart="temporary",
+            shutdown=1.0,
+        )
+    return ChildSpec(
+        "connection",
+        trouper.spawn_link,
+        (serve_connection, sock, peer, endpoint),
+        restart="temporary",
+        shutdown=1.0,
+    )
+
+
+async def _listen(
+    listener: stdlib_socket.socket, connections: str, endpoint: Endpoint, poller: Poller | None
+) -> None:
+    """The listener process: accept sockets and start a connection process for each.
+
+    Start requests go out without waiting for each answer (``send_start_child``): a burst
+    of arrivals costs the supervisor one wake-up, not one round trip per socket.
+    """
+    in_flight = 0
     try:
         while True:
-            await trio.lowlevel.wait_readable(listener)
-            while True:
+            with trouper.wake_on_message():
+                await trio.lowlevel.wait_readable(listener)
+            for answer in trouper.receive_all_nowait():
+                if type(answer) is trouper.Reply:
+                    in_flight -= 1
+                    try:
+                        start_child_result(answer)
+                    except SupervisorError as exc:
+                        log.warning("connection_not_started", reason=repr(exc.reason))
+            while in_flight < MAX_STARTING:
                 try:
                     sock, peer = listener.accept()
                 except (BlockingIOError, InterruptedError):
@@ -90,14 +150,9 @@ async def _listen(listener: stdlib_socket.socket, connections: str, endpoint: En
                 except OSError:
                     await trio.sleep(0.01)  # e.g. out of file descriptors: back off
                     break
-                spec = ChildSpec(
-                    "connection",
-                    trouper.spawn_link,
-                    (serve_connection, sock, peer, endpoint),
-                    restart="temporary",
-                    shutdown=1.0,
-                )
-                await start_child(connections, spec)
+                send_start_child(connections, _connection_spec(sock, peer, endpoint, poller))
+                in_flight += 1
+            await trio.lowlevel.checkpoint()
     finally:
         listener.close()
 
@@ -112,14 +167,20 @@ async def start_endpoint(
     listener = bind(host, port)
     bound_port = listener.getsockname()[1]
     connections = f"{name}.connections"
-    sup = await Supervisor.start_link(
-        [
-            DynamicSupervisor.child_spec("connections", name=connections),
-            ChildSpec("listener", trouper.spawn_link, (_listen, listener, connections, endpoint)),
-        ],
-        strategy="rest_for_one",
-        name=name,
-    )
+    children = [
+        DynamicSupervisor.child_spec("connections", name=connections),
+        ChildSpec("listener", trouper.spawn_link, (_listen, listener, connections, endpoint, None)),
+    ]
+    if reactive_transport(endpoint):
+        poller = Poller()
+        children = [
+            ChildSpec("poller", trouper.spawn_link, (run_poller, poller)),
+            children[0],
+            ChildSpec(
+                "listener", trouper.spawn_link, (_listen, listener, connections, endpoint, poller)
+            ),
+        ]
+    sup = await Supervisor.start_link(children, strategy="rest_for_one", name=name)
     return sup, bound_port
 
 

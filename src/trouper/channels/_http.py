@@ -46,31 +46,24 @@ class HttpResponse:
 Route = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 
-async def read_request(
-    sock: socket.socket, peer: tuple[str, int] | None
-) -> tuple[HttpRequest, bytes] | None:
-    """Read one request head; return it and the bytes that followed it (None: bad or closed)."""
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
-    while True:
-        try:
-            event = conn.next_event()
-        except h11.RemoteProtocolError:
-            return None
-        if isinstance(event, h11.Request):
-            break
-        if event is h11.NEED_DATA:
-            await trio.lowlevel.wait_readable(sock)
-            try:
-                data = sock.recv(MAX_REQUEST_BYTES)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return None
-            if not data:
-                return None
-            conn.receive_data(data)
-        else:
-            return None
+def new_request_parser() -> h11.Connection:
+    """An h11 parser for one request head (at most ``MAX_REQUEST_BYTES``)."""
+    return h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
+
+
+def next_request(
+    conn: h11.Connection, peer: tuple[str, int] | None
+) -> tuple[HttpRequest, bytes] | bool | None:
+    """The request head once complete (and the bytes after it); True: feed more data;
+    None: not a request we serve (bad, or the peer closed)."""
+    try:
+        event = conn.next_event()
+    except h11.RemoteProtocolError:
+        return None
+    if event is h11.NEED_DATA:
+        return True
+    if not isinstance(event, h11.Request):
+        return None
     target = event.target.decode("latin-1")
     parts = urlsplit(target)
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers}
@@ -85,6 +78,23 @@ async def read_request(
     )
     trailing, _closed = conn.trailing_data
     return request, bytes(trailing)
+
+
+async def read_request(
+    sock: socket.socket, peer: tuple[str, int] | None
+) -> tuple[HttpRequest, bytes] | None:
+    """Read one request head; return it and the bytes that followed it (None: bad or closed)."""
+    conn = new_request_parser()
+    while (result := next_request(conn, peer)) is True:
+        await trio.lowlevel.wait_readable(sock)
+        try:
+            data = sock.recv(MAX_REQUEST_BYTES)
+        except BlockingIOError:
+            continue
+        except OSError:
+            return None
+        conn.receive_data(data)  # b"" (closed) makes the parser give up: None next time
+    return result or None
 
 
 def encode_response(response: HttpResponse) -> bytes:

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import Any
 
-from trouper.actors import NotInProcessError, Pid, _process
+from trouper.actors import NotInProcessError, Pid, _process, lowlevel
 from trouper.actors._node import Node
 from trouper.actors._process import DEAD, EXITING, ExitHook, Process, add_exit_hook, current
 from trouper.actors._process import deliver_each as send_each
@@ -59,8 +58,4 @@ def process_of(pid: Pid) -> Process | None:
     return pid._proc
 
 
-def remove_exit_hook(pid: Pid, hook: Any) -> None:
-    """Undo :func:`add_exit_hook` (no error if the process or the hook is gone)."""
-    proc = pid._proc
-    if proc is not None:
-        _process.remove_exit_hook(proc, hook)
+remove_exit_hook = lowlevel.remove_exit_hook
