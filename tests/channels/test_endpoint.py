@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import socket as stdlib_socket
 import struct
-from collections.abc import AsyncIterator, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Iterator, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -37,6 +37,7 @@ from trouper.channels import (
     dispatcher,
     start_endpoint,
 )
+from trouper.channels._endpoint import reactive_transport
 from trouper.channels.client import open_client
 from trouper.pubsub import PubSub
 from trouper.supervision import which_children
@@ -87,9 +88,22 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/socket/websocket" + (f"?{query}" if query else "")
 
 
+TRANSPORT: list[str] = ["auto"]
+
+
+@pytest.fixture(autouse=True, params=["auto", "task"])
+def transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs against both connection transports: reactive ("auto" picks it, the
+    channels here being plain def) and task."""
+    TRANSPORT[:] = [request.param]
+    yield request.param
+    TRANSPORT[:] = ["auto"]
+
+
 @asynccontextmanager
 async def serving(**options: Any) -> AsyncIterator[Server]:
     """A node (this task is its root process), a pubsub "chat" and an endpoint."""
+    options.setdefault("transport", TRANSPORT[0])
     with capture_logs() as logs:
         async with trouper.open_node():
             await PubSub.start_link("chat", shards=2)
@@ -637,3 +651,29 @@ def _masked_text(text: str) -> bytes:
     data = text.encode()
     assert len(data) < 126
     return struct.pack("!BB", 0x81, 0x80 | len(data)) + b"\x00\x00\x00\x00" + data
+
+
+async def test_connections_run_as_the_transport_says(transport: str) -> None:
+    # "auto" with plain-def callbacks: reactive connection processes (no trio task).
+    async with serving() as server, ws_connect(server.url()) as ws:
+        await join(ws, "rooms:lobby", "1")
+        [child] = await which_children("endpoint.connections")
+        assert isinstance(child.pid, trouper.Pid)
+        info = trouper.process_info(child.pid)
+        assert info is not None
+        assert info.mode == ("reactive" if transport == "auto" else "task")
+
+
+class AsyncConnect(Socket):
+    channels = (("rooms:*", Room),)
+
+    async def connect(self, params: Any, connect_info: Any) -> Any:
+        return {}
+
+
+def test_auto_picks_the_task_transport_when_something_can_await() -> None:
+    assert reactive_transport(Endpoint(UserSocket, pubsub="chat"))
+    assert not reactive_transport(Endpoint(UserSocket, pubsub="chat", transport="task"))
+    assert not reactive_transport(Endpoint(AsyncConnect, pubsub="chat"))
+    with pytest.raises(ValueError):
+        Endpoint(UserSocket, pubsub="chat", transport="threads")  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import socket as stdlib_socket
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import structlog
@@ -55,6 +55,10 @@ class Endpoint:
         max_frame_size: bytes; a larger frame closes the connection (1009).
         max_channels: channels one connection may join at once.
         max_outbound: bytes a client may fall behind before it is disconnected.
+        transport: how connection processes run. ``"auto"`` (the default): *reactive*
+            (no trio task; one poller wakes them) when the Socket's ``connect`` and every
+            channel's callbacks are plain ``def``, else ``"task"`` (a trio task each, so
+            ``connect`` and task channels' joins may await). ``"task"`` forces the latter.
     """
 
     socket: type[Socket]
@@ -66,6 +70,9 @@ class Endpoint:
     max_frame_size: int = 1 << 20
     max_channels: int = 100
     max_outbound: int = 1 << 20
+    transport: Literal["auto", "task"] = attrs.field(
+        default="auto", validator=attrs.validators.in_(("auto", "task"))
+    )
 
     def origin_allowed(self, origin: str | None) -> bool:
         if self.check_origin is None:
@@ -94,7 +101,7 @@ def bind(host: str, port: int) -> stdlib_socket.socket:
 def reactive_transport(endpoint: Endpoint) -> bool:
     """True when nothing a connection runs can await: its Socket's ``connect`` and every
     channel's callbacks are plain ``def``. Such connections run as reactive processes."""
-    if inspect.iscoroutinefunction(endpoint.socket.connect):
+    if endpoint.transport == "task" or inspect.iscoroutinefunction(endpoint.socket.connect):
         return False
     return not any(channel._trouper_task_mode for _, channel in endpoint.socket.channels)
 
