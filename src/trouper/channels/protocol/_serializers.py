@@ -325,6 +325,7 @@ _SEMVER = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=256)
 def serializer_for_vsn(
     vsn: str | None, *, role: Role = SERVER, max_frame_size: int | None = None
 ) -> Serializer:
@@ -341,6 +342,9 @@ def serializer_for_vsn(
 
     Raises:
         UnsupportedVersionError: unparsable, or no serializer matches; refuse the upgrade.
+
+    Cached: every connection asks, and serializers are frozen and stateless, so connections
+    with the same settings share one.
     """
     version = "1.0.0" if vsn is None else vsn
     match = _SEMVER.fullmatch(version)
@@ -354,8 +358,6 @@ def serializer_for_vsn(
     raise UnsupportedVersionError(version)
 
 
-@functools.lru_cache(maxsize=64)
 def _serializer(major: str, role: Role, max_frame_size: int | None) -> Serializer:
-    # Serializers are frozen and stateless: every connection with the same settings shares one.
     kind = V1JSONSerializer if major == "1" else V2JSONSerializer
     return kind(role=role, max_frame_size=max_frame_size)
