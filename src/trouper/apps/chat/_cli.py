@@ -57,7 +57,7 @@ def serve(args: argparse.Namespace) -> int:
     """Serve the chat until SIGINT or SIGTERM."""
     import trouper
 
-    from ._app import chat_application
+    from ._app import chat_application, url_of
     from ._config import ChatConfig
 
     if args.history < 0:
@@ -65,11 +65,17 @@ def serve(args: argparse.Namespace) -> int:
     if args.idle_timeout <= 0:
         raise SystemExit("--idle-timeout must be > 0")
     configure_logging(args.log_level)
+
+    def banner(host: str, port: int) -> None:
+        url = url_of(host, port)
+        print(f"\n  trouper chat  {url}   observer  {url}observer   Ctrl-C stops\n", flush=True)
+
     app = chat_application(
         args.host,
         args.port,
         config=ChatConfig(history=args.history),
         idle_timeout=args.idle_timeout,
+        on_listening=banner,
     )
     trouper.run(app)  # type: ignore[arg-type]  # an Application runs by its __trouper_main__
     return 0
