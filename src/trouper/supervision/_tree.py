@@ -83,6 +83,8 @@ def _linked(pid: trouper.Pid, limit: int | None) -> dict[str, Any]:
         return {}
     started = []
     for peer in info.links:
+        if peer == info.parent:  # its supervisor: not started by it (and maybe huge to inspect)
+            continue
         peer_info = trouper.process_info(peer)
         if peer_info is not None and peer_info.parent == pid:
             started.append(peer)
