@@ -68,7 +68,9 @@ async def test_two_people_chat_in_chromium_and_a_crash_touches_only_the_one_who_
     [crashed] = by_event["crashed"]
     assert "crashed" in crashed["banner"] and "rejoining" in crashed["banner"]
     assert by_event["notice"][0]["text"] == "ada crashed their channel process on purpose"
-    assert by_event["state"] == [{"event": "state", "who": "grace", "channel": "joined", "joins": "1"}]
+    assert by_event["state"] == [
+        {"event": "state", "who": "grace", "channel": "joined", "joins": "1"}
+    ]
     assert "Rejoined" in by_event["rejoined"][0]["banner"]
     assert by_event["online"][1]["names"] == ["ada", "grace"]
     assert by_event["observer"][0]["room_channels"] == 2

@@ -1,6 +1,6 @@
 """The chat's socket and room channel: who connects, what a room does.
 
-A browser connects to ``/socket/websocket?user=NAME`` and joins ``rooms:NAME``. The join
+A browser connects to ``/socket/websocket?user=NAME`` and joins ``rooms:ROOM``. The join
 reply carries the room's recent history; right after it the channel pushes
 ``presence_state`` and tracks the user, which tells everyone in the room (phoenix.js's
 ``Presence`` helper does the rest). ``new_msg`` is recorded in the history and broadcast.
@@ -80,7 +80,7 @@ class RoomChannel(Channel):
 
     def handle_in(self, event: str, payload: Any) -> Any:
         body = payload.get("body") if isinstance(payload, dict) else None
-        if event == "crash" or (event == "new_msg" and isinstance(body, str) and _is_crash(body)):
+        if event == "crash" or (isinstance(body, str) and body.strip() == CRASH_COMMAND):
             self._crash()
         if event != "new_msg":
             return Reply("error", {"reason": f"unknown event {event!r}"})
@@ -112,10 +112,6 @@ class RoomChannel(Channel):
             },
         )
         raise CrashRequested(f"{self.user} asked their channel in {self.socket.topic} to crash")
-
-
-def _is_crash(body: str) -> bool:
-    return body.strip() == CRASH_COMMAND
 
 
 class ChatSocket(Socket):
