@@ -29,6 +29,8 @@ async function openChat(name) {
   const page = await context.newPage();
   page.on("pageerror", (error) => pageErrors.push(`${name}: ${error.message}`));
   await page.goto(`${base}/`);
+  await page.waitForSelector("#join-form");
+  if (name === "ada") await page.screenshot({ path: join(artifacts, "chat-lobby.png") });
   await page.fill("#name", name);
   await page.fill("#room", "lobby");
   await page.click("#join");
@@ -99,7 +101,7 @@ try {
   out("observer", { room_channels: channels, processes: await observer.textContent("#processes") });
   await observer.screenshot({ path: join(artifacts, "observer.png"), fullPage: true });
 
-  out("screenshots", { files: ["chat-ada.png", "chat-grace.png", "observer.png"].map((f) => join(artifacts, f)) });
+  out("screenshots", { files: ["chat-lobby.png", "chat-ada.png", "chat-grace.png", "observer.png"].map((f) => join(artifacts, f)) });
   out("page_errors", { errors: pageErrors });
   await context.close();
   out("done");
