@@ -206,9 +206,9 @@ async def test_what_tsung_sends_is_accepted_v1_json_without_vsn_and_a_user_in_th
 
 async def test_a_client_that_sends_nothing_is_closed_after_the_idle_timeout() -> None:
     async with (
-        running_chat(idle_timeout=0.2) as chat,
+        running_chat(idle_timeout=1.0) as chat,
         open_client(chat.socket_url, vsn=None, heartbeat_interval=None) as quiet,
-        open_client(chat.socket_url, heartbeat_interval=0.05) as chatty,
+        open_client(chat.socket_url, heartbeat_interval=0.3) as chatty,
     ):
         await quiet.join("rooms:lobby", {"user": "tsung-1"})
         await chatty.join("rooms:lobby")
