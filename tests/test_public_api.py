@@ -14,6 +14,8 @@ PACKAGES = [
     "trouper.channels",
     "trouper.channels.protocol",
     "trouper.channels.client",
+    "trouper.apps",
+    "trouper.apps.chat",
 ]
 
 

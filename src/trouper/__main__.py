@@ -2,8 +2,8 @@
 
 ``trouper demo`` runs a small example of the actor runtime: a GenServer, a crash that kills
 only its own process, and a 100,000-process fan-out, printing what happens. ``trouper demo
---tree`` starts a small supervision tree and prints it live. The chat app (``trouper chat``)
-arrives with its issue.
+--tree`` starts a small supervision tree and prints it live. ``trouper chat`` serves the demo
+chat (trouper.apps.chat; ``trouper chat --help`` lists its options).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 import trouper
+from trouper.apps import chat
 
 
 class Counter(trouper.GenServer):
@@ -107,7 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo_parser.add_argument(
         "--tree", action="store_true", help="print the live tree of a small supervision tree"
     )
+    chat_parser = sub.add_parser("chat", help="serve the demo chat on http://127.0.0.1:4000/")
+    chat.add_arguments(chat_parser)
     args = parser.parse_args(argv)
+    if args.command == "chat":
+        return chat.serve(args)
     if args.command in (None, "demo"):
         if getattr(args, "tree", False):
             structlog.configure(

@@ -10,7 +10,15 @@ import pytest
 
 import trouper
 from trouper import Down, GenServer, Pid
-from trouper.supervision import ChildSpec, Supervisor, format_tree, tree, which_children
+from trouper.supervision import (
+    ChildSpec,
+    DynamicSupervisor,
+    Supervisor,
+    format_tree,
+    start_child,
+    tree,
+    which_children,
+)
 
 WAIT = 10.0  # a message that never comes fails the test after this long instead of hanging it
 
@@ -198,3 +206,67 @@ async def test_format_tree_names_each_child_by_its_id() -> None:
 
         assert sorted(labels[1:]) == ["inner", "mail", "w1", "w2"]
         assert labels[labels.index("inner") + 1] == "w2"  # a supervisor's children follow it
+
+
+async def test_tree_counts_all_children_of_each_supervisor() -> None:
+    async with trouper.open_node():
+        sup = await two_levels(trouper.self())
+
+        top = await tree(sup)
+
+        assert top["child_count"] == 3
+        assert by_id(top)["inner"]["child_count"] == 1
+
+
+async def test_tree_with_max_children_lists_the_first_children_and_counts_them_all() -> None:
+    async with trouper.open_node():
+        dynamic = await DynamicSupervisor.start_link(name="many")
+        pids = [
+            await start_child("many", ChildSpec(id="w", start=Worker, args=(trouper.self(), n)))
+            for n in range(5)
+        ]
+
+        node = await tree(dynamic, max_children=2)
+
+        assert node["child_count"] == 5
+        assert [child["pid"] for child in node["children"]] == [repr(p) for p in pids[:2]]
+
+
+async def test_tree_with_max_children_bounds_every_level() -> None:
+    async with trouper.open_node():
+        sup = await two_levels(trouper.self())
+
+        top = await tree(sup, max_children=1)
+
+        assert top["child_count"] == 3
+        assert [child["id"] for child in top["children"]] == ["w1"]  # start order
+
+
+async def linker(test: Pid, n: int) -> None:
+    """A task process that links to ``n`` processes it spawns, then waits."""
+    for _ in range(n):
+        trouper.spawn_link(hold_mail)
+    trouper.send(test, ("started", "linker", trouper.self()))
+    await trouper.receive(lambda m: False)
+
+
+async def test_tree_with_linked_lists_the_processes_a_worker_started_and_linked_to() -> None:
+    async with trouper.open_node():
+        me = trouper.self()
+        await Supervisor.start_link(
+            [ChildSpec(id="linker", start=trouper.spawn_link, args=(linker, me, 3))], name="top"
+        )
+        pid = await started("linker")
+        info = trouper.process_info(pid)
+        assert info is not None
+        spawned = {peer for peer in info.links if peer != trouper.whereis("top")}
+
+        [child] = (await tree("top", linked=True))["children"]
+        [bounded] = (await tree("top", linked=True, max_children=2))["children"]
+        [plain] = (await tree("top"))["children"]
+
+        assert child["linked_count"] == 3
+        assert {entry["pid"] for entry in child["linked"]} == {repr(p) for p in spawned}
+        assert {entry["mode"] for entry in child["linked"]} == {"task"}
+        assert (bounded["linked_count"], len(bounded["linked"])) == (3, 2)
+        assert "linked" not in plain

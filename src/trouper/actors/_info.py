@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import attrs
@@ -43,6 +44,9 @@ class NodeStatistics:
     timers: int
 
 
+_number = operator.attrgetter("_n")  # Pid.number, without the property call
+
+
 def process_info(pid: Pid) -> ProcessInfo | None:
     """A snapshot of ``pid``'s process, or None if it is not alive."""
     proc = pid._proc
@@ -67,7 +71,9 @@ def _snapshot(proc: Process) -> ProcessInfo:
         name=proc.name,
         mailbox_len=proc.pending if proc.task is None else len(proc.mailbox or ()),
         messages_handled=proc.handled,
-        links=tuple(sorted(peer.pid for peer in linked(proc))),
+        # By number with a C-level key: Pid.__lt__ per comparison made a supervisor of
+        # 100,000 children cost 0.1 s here (the observer page reads it every second).
+        links=tuple(sorted((peer.pid for peer in linked(proc)), key=_number)),
         monitors=tuple(proc.monitoring or ()),
         monitored_by=tuple(watchers),
         trap_exit=proc.trap_exit,

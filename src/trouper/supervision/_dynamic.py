@@ -8,6 +8,7 @@ by pid (``which_children`` ids are None), and shutdown of all children concurren
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -95,8 +96,9 @@ class DynamicSupervisorServer(trouper.GenServer):
             case ("get_childspec", pid):
                 child = self.children.get(pid)
                 return error("not_found") if child is None else ok(child.spec)
-            case ("children",):
-                return ok([(c.info(True), c.live_pid) for c in self.children.values()])
+            case ("children", limit):  # for tree(): the first `limit` (None: all), and a count
+                first = itertools.islice(self.children.values(), limit)
+                return ok((len(self.children), [(c.info(True), c.live_pid) for c in first]))
         return error(("unknown_call", request))
 
     def _counts(self) -> ChildCounts:

@@ -261,8 +261,9 @@ class SupervisorServer(trouper.GenServer):
             case ("get_childspec", key):
                 child = self._find(key)
                 return error("not_found") if child is None else ok(child.spec)
-            case ("children",):
-                return ok([(c.info(False), c.live_pid) for c in self.children])
+            case ("children", limit):  # for tree(): the first `limit` (None: all), and a count
+                first = self.children[:limit]
+                return ok((len(self.children), [(c.info(False), c.live_pid) for c in first]))
         return error(("unknown_call", request))
 
     def _counts(self) -> ChildCounts:
