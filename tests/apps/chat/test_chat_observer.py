@@ -37,7 +37,11 @@ async def test_the_snapshot_shows_the_applications_tree_and_the_nodes_process_co
         assert [entry["id"] for entry in top["children"]] == APP_CHILDREN
         assert child(top, "chat.history")["behaviour"] == "HistoryServer"
         endpoint = child(top, "chat.endpoint")
-        assert [entry["id"] for entry in endpoint["children"]] == ["connections", "listener"]
+        assert [entry["id"] for entry in endpoint["children"]] == [
+            "poller",
+            "connections",
+            "listener",
+        ]
         assert json.loads(json.dumps(data)) == data  # plain data, ready for the page
 
 
@@ -53,7 +57,7 @@ async def test_each_connection_shows_the_channel_processes_it_started() -> None:
 
         connections = child(child(data["tree"], "chat.endpoint"), "connections")
         [connection] = connections["children"]
-        assert (connection["mode"], connection["restart"]) == ("task", "temporary")
+        assert (connection["mode"], connection["restart"]) == ("reactive", "temporary")
         assert connection["linked_count"] == 2
         assert [entry["behaviour"] for entry in connection["linked"]] == ["RoomChannel"] * 2
         assert {entry["mode"] for entry in connection["linked"]} == {"reactive"}
