@@ -146,7 +146,7 @@ async def test_a_frame_counter_counts_frames_and_bytes() -> None:
 
 
 async def test_a_crashing_channel_sends_phx_error_and_the_client_can_rejoin() -> None:
-    with capture_logs():
+    with capture_logs() as logs:
         async with trouper.open_node():
             config = await endpoint()
             pid, recorder = await connect(config)
@@ -166,6 +166,9 @@ async def test_a_crashing_channel_sends_phx_error_and_the_client_can_rejoin() ->
             )
             assert events(recorder)[-1] == ("after", {})
             assert events(other_recorder)[-1] == ("after", {})
+    [report] = [entry for entry in logs if entry["event"] == "child_terminated"]
+    assert report["supervisor"] == repr(pid) and report["child_id"] == ("channel", "rooms:lobby")
+    assert "asked to crash" in report["reason"]
 
 
 async def test_a_refused_join_is_an_error_reply() -> None:

@@ -219,6 +219,15 @@ class Session:
                 if trouper.is_clean_exit(reason):
                     self.conn.channel_closed(topic, info.join_ref)
                 else:
+                    # The connection supervises its channels (it does not restart them: the
+                    # client rejoins), so it reports the crash as a supervisor would.
+                    log.error(
+                        "child_terminated",
+                        supervisor=repr(self.me),
+                        child_id=("channel", topic),
+                        pid=repr(pid),
+                        reason=repr(reason),
+                    )
                     self.conn.channel_crashed(topic, info.join_ref)
                 return
         if self.parent is None:
