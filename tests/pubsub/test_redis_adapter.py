@@ -1,0 +1,257 @@
+"""The Redis adapter against a real redis-server, one node in this process.
+
+The other node is played by the test itself, with a raw Redis connection: it sees exactly
+what this node publishes and publishes frames as another node would. (tests/cluster runs
+real multi-node clusters, one OS process per node.) Real time: every wait is bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+from pubsub_helpers import Member, run_in
+from redis_server import RedisServer
+from structlog.testing import capture_logs
+
+import trouper
+from trouper import pubsub
+from trouper.pubsub import CodecError, PubSub, RedisAdapter
+from trouper.pubsub._codec import decode_frame, encode_frame
+from trouper.pubsub._resp import RedisAddress, RedisConnection, pack_command
+
+FAST = {"reconnect_backoff": (0.02, 0.2), "connect_timeout": 2.0, "ping_interval": 1.0}
+
+
+class Peer:
+    """The test's stand-in for another node: a raw connection subscribed to some channels."""
+
+    def __init__(self, url: str) -> None:
+        self.address = RedisAddress.from_url(url)
+
+    async def subscribe(self, *channels: str) -> RedisConnection:
+        conn = await RedisConnection.open(self.address)
+        await conn.send(pack_command("SUBSCRIBE", *channels))
+        for _ in channels:
+            await conn.read_reply()
+        return conn
+
+    async def publish(self, channel: str, data: bytes) -> int:
+        conn = await RedisConnection.open(self.address)
+        try:
+            return int(await conn.command("PUBLISH", channel, data))
+        finally:
+            await conn.aclose()
+
+
+async def next_frame(conn: RedisConnection) -> tuple[str, str, Any, str]:
+    with trio.fail_after(5):
+        reply = await conn.read_reply()
+    assert reply[0] == b"message"
+    return decode_frame(reply[2])
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it holds, failing after ``timeout`` seconds."""
+    with trio.fail_after(timeout):
+        while not condition():
+            await trio.sleep(0.01)
+
+
+@asynccontextmanager
+async def node_a(url: str, **options: Any) -> AsyncIterator[tuple[RedisAdapter, trouper.Pid]]:
+    """A node named "a" with pubsub "chat" on Redis and a member subscribed to "room"."""
+    async with trouper.open_node():
+        adapter = RedisAdapter(url, node_name="a", **{**FAST, **options})
+        await PubSub.start_link("chat", adapter=adapter)
+        member = trouper.spawn(Member, trouper.self())
+        await run_in(member, lambda: pubsub.subscribe("chat", "room"))
+        yield adapter, member
+
+
+async def got(member: trouper.Pid, timeout: float = 5) -> Any:
+    message = await trouper.receive(lambda m: m[0] == "got" and m[1] is member, timeout=timeout)
+    return message[2]
+
+
+async def nothing_more(member: trouper.Pid) -> None:
+    await run_in(member, lambda: None)
+    assert trouper.receive_all_nowait(lambda m: m[0] == "got") == []
+
+
+async def test_the_adapter_is_connected_when_the_pubsub_has_started(
+    redis_server: RedisServer,
+) -> None:
+    async with node_a(redis_server.url) as (adapter, _):
+        stats = adapter.statistics()
+        assert stats.publisher_connected and stats.subscriber_connected
+        assert pubsub.node_name("chat") == "a"
+
+
+async def test_a_broadcast_crosses_once_as_a_json_frame_and_is_delivered_here(
+    redis_server: RedisServer,
+) -> None:
+    peer = await Peer(redis_server.url).subscribe("trouper:chat")
+    async with node_a(redis_server.url) as (_, member):
+        pubsub.broadcast("chat", "room", ("hello", b"\x00\xff", {"n": 1}))
+        assert await got(member) == ("hello", b"\x00\xff", {"n": 1})
+        assert await next_frame(peer) == (
+            "a",
+            "room",
+            ("hello", b"\x00\xff", {"n": 1}),
+            "trouper.pubsub",
+        )
+        await nothing_more(member)  # our own broadcast did not come back a second time
+    await peer.aclose()
+
+
+async def test_a_frame_from_another_node_is_delivered_to_local_subscribers(
+    redis_server: RedisServer,
+) -> None:
+    async with node_a(redis_server.url) as (adapter, member):
+        frame = encode_frame("b", "room", ["from", "b"], "trouper.pubsub")
+        assert await Peer(redis_server.url).publish("trouper:chat", frame) == 1  # a subscribes
+        assert await got(member) == ["from", "b"]
+        assert adapter.statistics().received == 1
+
+
+async def test_direct_broadcast_reaches_only_the_named_node(redis_server: RedisServer) -> None:
+    peer = await Peer(redis_server.url).subscribe("trouper:chat:node:b")
+    async with node_a(redis_server.url) as (_, member):
+        pubsub.direct_broadcast("b", "chat", "room", "for b")
+        assert await next_frame(peer) == ("a", "room", "for b", "trouper.pubsub")
+        pubsub.direct_broadcast("a", "chat", "room", "for a")  # through Redis, to ourselves
+        assert await got(member) == "for a"
+        await nothing_more(member)
+    await peer.aclose()
+
+
+async def test_broadcast_from_skips_the_sender_here_but_reaches_other_nodes(
+    redis_server: RedisServer,
+) -> None:
+    peer = await Peer(redis_server.url).subscribe("trouper:chat")
+    async with node_a(redis_server.url) as (_, member):
+        await run_in(member, lambda: pubsub.broadcast_from("chat", trouper.self(), "room", "x"))
+        assert await next_frame(peer) == ("a", "room", "x", "trouper.pubsub")
+        await nothing_more(member)
+    await peer.aclose()
+
+
+async def test_a_message_that_cannot_cross_nodes_raises_before_anything_is_delivered(
+    redis_server: RedisServer,
+) -> None:
+    async with node_a(redis_server.url) as (_, member):
+        with pytest.raises(CodecError, match="cannot be sent to another node"):
+            pubsub.broadcast("chat", "room", ("a pid", trouper.self()))
+        await nothing_more(member)
+
+
+async def test_local_broadcast_does_not_touch_redis(redis_server: RedisServer) -> None:
+    peer = await Peer(redis_server.url).subscribe("trouper:chat")
+    async with node_a(redis_server.url) as (adapter, member):
+        pubsub.local_broadcast("chat", "room", ("local", trouper.self()))  # no need to encode
+        assert (await got(member))[0] == "local"
+        pubsub.broadcast("chat", "room", "marker")
+        assert await next_frame(peer) == ("a", "room", "marker", "trouper.pubsub")
+        await wait_until(lambda: adapter.statistics().published == 1)
+    await peer.aclose()
+
+
+async def test_each_broadcasters_order_holds_across_nodes(redis_server: RedisServer) -> None:
+    peer = await Peer(redis_server.url).subscribe("trouper:chat")
+    async with node_a(redis_server.url):
+        senders = [trouper.spawn(Member, trouper.self()) for _ in range(3)]
+        for i in range(300):
+            sender = senders[i % 3]
+            trouper.send(sender, lambda i=i: pubsub.broadcast("chat", "room", [i % 3, i]))
+        seen: dict[int, list[int]] = {0: [], 1: [], 2: []}
+        for _ in range(300):
+            _, _, (who, i), _ = await next_frame(peer)
+            seen[who].append(i)
+        assert seen == {k: list(range(k, 300, 3)) for k in range(3)}
+    await peer.aclose()
+
+
+async def test_a_garbage_frame_is_logged_and_the_next_one_still_arrives(
+    redis_server: RedisServer,
+) -> None:
+    peer = Peer(redis_server.url)
+    async with node_a(redis_server.url) as (adapter, member):
+        with capture_logs() as logs:
+            await peer.publish("trouper:chat", b"\x80 not json")
+            unknown_type = b'[1,"b","trouper.pubsub","room",{"!":"os.system","v":["rm"]}]'
+            await peer.publish("trouper:chat", unknown_type)
+            await peer.publish("trouper:chat", encode_frame("b", "room", "ok", "trouper.pubsub"))
+            assert await got(member) == "ok"
+        assert adapter.statistics().bad_frames == 2
+        assert [e["event"] for e in logs if e["event"] == "redis_bad_frame"] == [
+            "redis_bad_frame"
+        ] * 2
+
+
+async def test_a_frame_for_an_unknown_dispatcher_is_logged_not_fatal(
+    redis_server: RedisServer,
+) -> None:
+    peer = Peer(redis_server.url)
+    async with node_a(redis_server.url) as (_, member):
+        with capture_logs() as logs:
+            await peer.publish("trouper:chat", encode_frame("b", "room", "x", "no.such"))
+            await peer.publish("trouper:chat", encode_frame("b", "room", "y", "trouper.pubsub"))
+            assert await got(member) == "y"
+        assert any(e["event"] == "redis_dispatch_failed" for e in logs)
+
+
+async def test_redis_going_away_leaves_local_delivery_working_and_it_reconnects(
+    own_redis: RedisServer,
+) -> None:
+    async with node_a(own_redis.url) as (adapter, member):
+        with capture_logs() as logs:
+            own_redis.stop()
+            await wait_until(lambda: not adapter.statistics().subscriber_connected)
+            for n in range(5):  # local subscribers still get everything
+                pubsub.broadcast("chat", "room", n)
+                assert await got(member) == n
+            await wait_until(lambda: not adapter.statistics().publisher_connected)
+            stats = adapter.statistics()
+            assert stats.dropped >= 1 and stats.session >= 1
+            own_redis.start()
+            await wait_until(
+                lambda: (
+                    adapter.statistics().publisher_connected
+                    and adapter.statistics().subscriber_connected
+                )
+            )
+        events = [e["event"] for e in logs]
+        assert "redis_disconnected" in events and "redis_connected" in events
+        # Cross-node traffic resumes both ways.
+        peer = await Peer(own_redis.url).subscribe("trouper:chat")
+        pubsub.broadcast("chat", "room", "back")
+        assert await got(member) == "back"
+        assert await next_frame(peer) == ("a", "room", "back", "trouper.pubsub")
+        await Peer(own_redis.url).publish(
+            "trouper:chat", encode_frame("b", "room", 1, "trouper.pubsub")
+        )
+        assert await got(member) == 1
+        await peer.aclose()
+
+
+async def test_a_node_started_while_redis_is_down_serves_locally_and_connects_later(
+    own_redis: RedisServer,
+) -> None:
+    own_redis.stop()
+    with capture_logs() as logs:
+        async with node_a(own_redis.url) as (adapter, member):
+            assert not adapter.statistics().publisher_connected
+            pubsub.broadcast("chat", "room", "alone")
+            assert await got(member) == "alone"
+            own_redis.start()
+            await wait_until(lambda: adapter.statistics().subscriber_connected)
+    assert any(e["event"] == "redis_connect_failed" for e in logs)
+
+
+def test_a_bad_url_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="redis://"):
+        RedisAdapter("http://localhost")
