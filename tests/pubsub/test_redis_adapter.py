@@ -7,21 +7,22 @@ real multi-node clusters, one OS process per node.) Real time: every wait is bou
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import trio
 from pubsub_helpers import Member, run_in
-from redis_server import RedisServer
 from structlog.testing import capture_logs
 
 import trouper
+from redis_server import RedisServer
 from trouper import pubsub
 from trouper.pubsub import CodecError, PubSub, RedisAdapter
 from trouper.pubsub._codec import decode_frame, encode_frame
 from trouper.pubsub._resp import RedisAddress, RedisConnection, pack_command
+from waiting import wait_until
 
 FAST = {"reconnect_backoff": (0.02, 0.2), "connect_timeout": 2.0, "ping_interval": 1.0}
 
@@ -52,13 +53,6 @@ async def next_frame(conn: RedisConnection) -> tuple[str, str, Any, str]:
         reply = await conn.read_reply()
     assert reply[0] == b"message"
     return decode_frame(reply[2])
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``condition`` until it holds, failing after ``timeout`` seconds."""
-    with trio.fail_after(timeout):
-        while not condition():
-            await trio.sleep(0.01)
 
 
 @asynccontextmanager

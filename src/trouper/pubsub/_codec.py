@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -58,7 +58,7 @@ def register_message_type(cls: C, name: str | None = None) -> C:
         TypeError: ``cls`` is not an attrs class.
         ValueError: the name is taken by another class, or is one of the built-in tags.
     """
-    if not attrs.has(cls):
+    if not attrs.has(cls):  # narrows cls for mypy, hence the cast on return
         raise TypeError(f"only attrs classes can be registered, not {cls!r}")
     tag = f"{cls.__module__}.{cls.__qualname__}" if name is None else name
     if not isinstance(tag, str) or not tag or tag in _BUILTIN_TAGS:
@@ -69,7 +69,7 @@ def register_message_type(cls: C, name: str | None = None) -> C:
     fields = tuple(field.name for field in attrs.fields(cls) if field.init)
     _classes[tag] = cls
     _tags[cls] = (tag, fields)
-    return cls
+    return cast(C, cls)
 
 
 def _encode_value(value: Any) -> Any:
@@ -106,10 +106,12 @@ def _decode_object(obj: dict[str, Any]) -> Any:
         return obj
     tag, value = obj[TAG], obj.get("v")
     try:
+        if tag == "bytes" and type(value) is str:
+            return base64.b64decode(value, validate=True)
+        if type(value) is not list:
+            raise CodecError(f"bad {tag!r} value on the wire: {value!r:.100}")
         if tag == "tuple":
             return tuple(value)
-        if tag == "bytes":
-            return base64.b64decode(value, validate=True)
         if tag == "dict":
             return {key: item for key, item in value}
         cls = _classes.get(tag)

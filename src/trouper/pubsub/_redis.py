@@ -32,6 +32,7 @@ import random
 import socket
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 import attrs
@@ -349,11 +350,9 @@ class RedisAdapter(Adapter):
         goodbye heartbeat) then reach the others. At most one second."""
         if not self._outbox:
             return
-        with trio.CancelScope(shield=True, deadline=trio.current_time() + 1.0):
-            try:
-                await self._write(conn)
-            except _CONNECTION_ERRORS:
-                pass
+        deadline = trio.current_time() + 1.0
+        with trio.CancelScope(shield=True, deadline=deadline), suppress(*_CONNECTION_ERRORS):
+            await self._write(conn)
 
     async def _run_subscriber(self, tried: trio.Event) -> None:
         link = self._subscriber
