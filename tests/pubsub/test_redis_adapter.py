@@ -1,7 +1,7 @@
 """The Redis adapter against a real redis-server, one node in this process.
 
-The other node is played by the test itself, with a raw Redis connection: it sees exactly
-what this node publishes and publishes frames as another node would. (tests/cluster runs
+The other node, "b", is played by the test (tests/redis_peer.py): it sees exactly what this
+node publishes and publishes frames as another node would. (tests/cluster runs
 real multi-node clusters, one OS process per node.) Real time: every wait is bounded.
 """
 
@@ -12,47 +12,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-import trio
 from pubsub_helpers import Member, run_in
 from structlog.testing import capture_logs
 
 import trouper
+from redis_peer import RedisPeer
 from redis_server import RedisServer
 from trouper import pubsub
 from trouper.pubsub import CodecError, PubSub, RedisAdapter
-from trouper.pubsub._codec import decode_frame, encode_frame
-from trouper.pubsub._resp import RedisAddress, RedisConnection, pack_command
 from waiting import wait_until
 
 FAST = {"reconnect_backoff": (0.02, 0.2), "connect_timeout": 2.0, "ping_interval": 1.0}
-
-
-class Peer:
-    """The test's stand-in for another node: a raw connection subscribed to some channels."""
-
-    def __init__(self, url: str) -> None:
-        self.address = RedisAddress.from_url(url)
-
-    async def subscribe(self, *channels: str) -> RedisConnection:
-        conn = await RedisConnection.open(self.address)
-        await conn.send(pack_command("SUBSCRIBE", *channels))
-        for _ in channels:
-            await conn.read_reply()
-        return conn
-
-    async def publish(self, channel: str, data: bytes) -> int:
-        conn = await RedisConnection.open(self.address)
-        try:
-            return int(await conn.command("PUBLISH", channel, data))
-        finally:
-            await conn.aclose()
-
-
-async def next_frame(conn: RedisConnection) -> tuple[str, str, Any, str]:
-    with trio.fail_after(5):
-        reply = await conn.read_reply()
-    assert reply[0] == b"message"
-    return decode_frame(reply[2])
 
 
 @asynccontextmanager
@@ -64,6 +34,9 @@ async def node_a(url: str, **options: Any) -> AsyncIterator[tuple[RedisAdapter, 
         member = trouper.spawn(Member, trouper.self())
         await run_in(member, lambda: pubsub.subscribe("chat", "room"))
         yield adapter, member
+
+
+BROADCASTS = "trouper:chat"
 
 
 async def got(member: trouper.Pid, timeout: float = 5) -> Any:
@@ -88,50 +61,39 @@ async def test_the_adapter_is_connected_when_the_pubsub_has_started(
 async def test_a_broadcast_crosses_once_as_a_json_frame_and_is_delivered_here(
     redis_server: RedisServer,
 ) -> None:
-    peer = await Peer(redis_server.url).subscribe("trouper:chat")
-    async with node_a(redis_server.url) as (_, member):
+    async with RedisPeer(redis_server.url) as b, node_a(redis_server.url) as (_, member):
         pubsub.broadcast("chat", "room", ("hello", b"\x00\xff", {"n": 1}))
         assert await got(member) == ("hello", b"\x00\xff", {"n": 1})
-        assert await next_frame(peer) == (
-            "a",
-            "room",
-            ("hello", b"\x00\xff", {"n": 1}),
-            "trouper.pubsub",
-        )
+        message = ("hello", b"\x00\xff", {"n": 1})
+        assert await b.next_frame() == (BROADCASTS, "a", "room", message, "trouper.pubsub")
         await nothing_more(member)  # our own broadcast did not come back a second time
-    await peer.aclose()
 
 
 async def test_a_frame_from_another_node_is_delivered_to_local_subscribers(
     redis_server: RedisServer,
 ) -> None:
-    async with node_a(redis_server.url) as (adapter, member):
-        frame = encode_frame("b", "room", ["from", "b"], "trouper.pubsub")
-        assert await Peer(redis_server.url).publish("trouper:chat", frame) == 1  # a subscribes
+    async with RedisPeer(redis_server.url) as b, node_a(redis_server.url) as (adapter, member):
+        assert await b.send("room", ["from", "b"]) == 2  # a's subscriber and b itself
         assert await got(member) == ["from", "b"]
         assert adapter.statistics().received == 1
 
 
 async def test_direct_broadcast_reaches_only_the_named_node(redis_server: RedisServer) -> None:
-    peer = await Peer(redis_server.url).subscribe("trouper:chat:node:b")
-    async with node_a(redis_server.url) as (_, member):
+    async with RedisPeer(redis_server.url) as b, node_a(redis_server.url) as (_, member):
         pubsub.direct_broadcast("b", "chat", "room", "for b")
-        assert await next_frame(peer) == ("a", "room", "for b", "trouper.pubsub")
+        assert await b.next_frame() == (b.node_channel("b"), "a", "room", "for b", "trouper.pubsub")
         pubsub.direct_broadcast("a", "chat", "room", "for a")  # through Redis, to ourselves
         assert await got(member) == "for a"
         await nothing_more(member)
-    await peer.aclose()
 
 
 async def test_broadcast_from_skips_the_sender_here_but_reaches_other_nodes(
     redis_server: RedisServer,
 ) -> None:
-    peer = await Peer(redis_server.url).subscribe("trouper:chat")
-    async with node_a(redis_server.url) as (_, member):
+    async with RedisPeer(redis_server.url) as b, node_a(redis_server.url) as (_, member):
         await run_in(member, lambda: pubsub.broadcast_from("chat", trouper.self(), "room", "x"))
-        assert await next_frame(peer) == ("a", "room", "x", "trouper.pubsub")
+        assert (await b.next_frame())[3] == "x"
         await nothing_more(member)
-    await peer.aclose()
 
 
 async def test_a_message_that_cannot_cross_nodes_raises_before_anything_is_delivered(
@@ -144,41 +106,37 @@ async def test_a_message_that_cannot_cross_nodes_raises_before_anything_is_deliv
 
 
 async def test_local_broadcast_does_not_touch_redis(redis_server: RedisServer) -> None:
-    peer = await Peer(redis_server.url).subscribe("trouper:chat")
-    async with node_a(redis_server.url) as (adapter, member):
+    async with RedisPeer(redis_server.url) as b, node_a(redis_server.url) as (adapter, member):
         pubsub.local_broadcast("chat", "room", ("local", trouper.self()))  # no need to encode
         assert (await got(member))[0] == "local"
         pubsub.broadcast("chat", "room", "marker")
-        assert await next_frame(peer) == ("a", "room", "marker", "trouper.pubsub")
+        assert (await b.next_frame())[3] == "marker"
         await wait_until(lambda: adapter.statistics().published == 1)
-    await peer.aclose()
 
 
 async def test_each_broadcasters_order_holds_across_nodes(redis_server: RedisServer) -> None:
-    peer = await Peer(redis_server.url).subscribe("trouper:chat")
-    async with node_a(redis_server.url):
+    async with RedisPeer(redis_server.url) as b, node_a(redis_server.url):
         senders = [trouper.spawn(Member, trouper.self()) for _ in range(3)]
         for i in range(300):
             sender = senders[i % 3]
             trouper.send(sender, lambda i=i: pubsub.broadcast("chat", "room", [i % 3, i]))
         seen: dict[int, list[int]] = {0: [], 1: [], 2: []}
         for _ in range(300):
-            _, _, (who, i), _ = await next_frame(peer)
+            who, i = (await b.next_frame())[3]
             seen[who].append(i)
         assert seen == {k: list(range(k, 300, 3)) for k in range(3)}
-    await peer.aclose()
 
 
 async def test_a_garbage_frame_is_logged_and_the_next_one_still_arrives(
     redis_server: RedisServer,
 ) -> None:
-    peer = Peer(redis_server.url)
-    async with node_a(redis_server.url) as (adapter, member):
+    async with RedisPeer(redis_server.url) as b, node_a(redis_server.url) as (adapter, member):
         with capture_logs() as logs:
-            await peer.publish("trouper:chat", b"\x80 not json")
-            unknown_type = b'[1,"b","trouper.pubsub","room",{"!":"os.system","v":["rm"]}]'
-            await peer.publish("trouper:chat", unknown_type)
-            await peer.publish("trouper:chat", encode_frame("b", "room", "ok", "trouper.pubsub"))
+            await b.publish(BROADCASTS, b"\x80 not json")
+            await b.publish(
+                BROADCASTS, b'[1,"b","trouper.pubsub","room",{"!":"os.system","v":[1]}]'
+            )
+            await b.send("room", "ok")
             assert await got(member) == "ok"
         assert adapter.statistics().bad_frames == 2
         assert [e["event"] for e in logs if e["event"] == "redis_bad_frame"] == [
@@ -189,11 +147,10 @@ async def test_a_garbage_frame_is_logged_and_the_next_one_still_arrives(
 async def test_a_frame_for_an_unknown_dispatcher_is_logged_not_fatal(
     redis_server: RedisServer,
 ) -> None:
-    peer = Peer(redis_server.url)
-    async with node_a(redis_server.url) as (_, member):
+    async with RedisPeer(redis_server.url) as b, node_a(redis_server.url) as (_, member):
         with capture_logs() as logs:
-            await peer.publish("trouper:chat", encode_frame("b", "room", "x", "no.such"))
-            await peer.publish("trouper:chat", encode_frame("b", "room", "y", "trouper.pubsub"))
+            await b.send("room", "x", dispatcher="no.such")
+            await b.send("room", "y")
             assert await got(member) == "y"
         assert any(e["event"] == "redis_dispatch_failed" for e in logs)
 
@@ -220,16 +177,12 @@ async def test_redis_going_away_leaves_local_delivery_working_and_it_reconnects(
             )
         events = [e["event"] for e in logs]
         assert "redis_disconnected" in events and "redis_connected" in events
-        # Cross-node traffic resumes both ways.
-        peer = await Peer(own_redis.url).subscribe("trouper:chat")
-        pubsub.broadcast("chat", "room", "back")
-        assert await got(member) == "back"
-        assert await next_frame(peer) == ("a", "room", "back", "trouper.pubsub")
-        await Peer(own_redis.url).publish(
-            "trouper:chat", encode_frame("b", "room", 1, "trouper.pubsub")
-        )
-        assert await got(member) == 1
-        await peer.aclose()
+        async with RedisPeer(own_redis.url) as b:  # cross-node traffic resumes both ways
+            pubsub.broadcast("chat", "room", "back")
+            assert await got(member) == "back"
+            assert (await b.next_frame())[3] == "back"
+            await b.send("room", 1)
+            assert await got(member) == 1
 
 
 async def test_a_node_started_while_redis_is_down_serves_locally_and_connects_later(
