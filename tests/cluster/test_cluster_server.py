@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 import trio
-from redis_peer import RedisPeer
-from redis_server import RedisServer
 from structlog.testing import capture_logs
 
 import trouper
+from redis_peer import RedisPeer
+from redis_server import RedisServer
 from trouper import cluster
 from trouper.cluster import NodeDown, NodeUp
 from trouper.cluster._messages import (
@@ -245,5 +245,5 @@ async def test_monitors_of_a_process_that_exits_are_dropped_on_both_ends(
 
 async def test_without_a_cluster_the_api_is_a_clear_error() -> None:
     async with trouper.open_node():
-        with pytest.raises(cluster.ClusterError, match="Cluster.start_link"):
+        with pytest.raises(cluster.ClusterError, match=r"Cluster\.start_link"):
             cluster.nodes()

@@ -30,6 +30,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from collections.abc import Hashable
+from contextlib import suppress
 from typing import Any
 
 import structlog
@@ -107,10 +108,9 @@ class ClusterServer(trouper.GenServer):
         global _server
         if _server is self:
             _server = None
-        try:
+        # The pubsub may be gone already; the peers then time this node out instead.
+        with suppress(Exception):
             self._broadcast(Goodbye(self.node, self.incarnation))
-        except Exception:  # the pubsub may be gone already; peers then time us out
-            pass
 
     # -- sending ---------------------------------------------------------------------------
 
