@@ -10,6 +10,10 @@ nodes as one command (``run_nodes``, ``python -m trouper.cluster``). docs/cluste
 guide.
 """
 
+from ._launcher import LaunchError as LaunchError
+from ._launcher import NodeConfig as NodeConfig
+from ._launcher import run_nodes as run_nodes
+from ._launcher import start_private_redis as start_private_redis
 from ._messages import NodeDown as NodeDown
 from ._messages import NodeUp as NodeUp
 from ._peers import Heard as Heard
@@ -29,6 +33,8 @@ __all__ = [
     "Cluster",
     "ClusterError",
     "Heard",
+    "LaunchError",
+    "NodeConfig",
     "NodeDown",
     "NodeUp",
     "Peers",
@@ -37,5 +43,7 @@ __all__ = [
     "monitor_nodes",
     "node_name",
     "nodes",
+    "run_nodes",
     "send",
+    "start_private_redis",
 ]
