@@ -180,3 +180,25 @@ async def wait_until_logged(
             if events.count(event) >= count:
                 return
             await trio.sleep(0.05)
+
+
+async def test_a_node_stopped_cleanly_says_goodbye(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    async with (
+        nodes(redis_server.url, tmp_path, "n1", "n2") as (n1, n2),
+        client_of(n1, track="ann") as ann,
+    ):
+        view = PresenceView(ann)
+        async with client_of(n2, track="bob") as bob:
+            await bob.push("register", {"name": "bobs_inbox"})
+            await ann.push("monitor", {"name": "bobs_inbox", "node": "n2"})
+            await view.wait_for({"ann", "bob"})
+            assert n2.stop() == 0  # SIGTERM: the application stops its tree in order
+        down = await ann.receive("down", timeout=5)
+        assert down == ("down", {"name": "bobs_inbox", "node": "n2", "reason": "noconnection"})
+        await view.wait_for({"ann"})
+        reasons = [e["reason"] for e in n1.events() if e["event"] == "nodedown"]
+        assert reasons == ["shutdown"]
+        left = [e["reason"] for e in n1.events() if e["event"] == "presence_replica_down"]
+        assert left == ["goodbye"]
