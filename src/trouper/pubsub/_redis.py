@@ -270,6 +270,8 @@ class RedisAdapter(Adapter):
             wake.set()
 
     def _drop(self, count: int) -> None:
+        if not count:
+            return
         self._dropped += count
         if not self._lossy:
             self._lossy = True
