@@ -27,11 +27,12 @@ distribution connection does) and resynchronise.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -296,11 +297,28 @@ class RedisAdapter(Adapter):
         return pid
 
     async def _run_publisher(self, tried: trio.Event) -> None:
-        link = self._publisher
+        connect = functools.partial(
+            RedisConnection.open, self.address, timeout=self._connect_timeout
+        )
+        await self._keep_connected(self._publisher, tried, connect, self._publish)
+
+    async def _run_subscriber(self, tried: trio.Event) -> None:
+        await self._keep_connected(self._subscriber, tried, self._subscribe, self._receive)
+
+    async def _keep_connected(
+        self,
+        link: _Link,
+        tried: trio.Event,
+        connect: Callable[[], Awaitable[RedisConnection]],
+        serve: Callable[[RedisConnection], Awaitable[None]],
+    ) -> None:
+        """Connect, serve until the connection breaks, reconnect after a backoff; forever.
+
+        ``tried`` is set after the first attempt, whatever its outcome."""
         backoff = _Backoff(*self._backoff)
         while True:
             try:
-                conn = await RedisConnection.open(self.address, timeout=self._connect_timeout)
+                conn = await connect()
             except _CONNECTION_ERRORS as exc:
                 link.failed(exc)
                 tried.set()
@@ -310,28 +328,32 @@ class RedisAdapter(Adapter):
             link.connected()
             tried.set()
             try:
-                await self._publish(conn)
+                await serve(conn)
             except _CONNECTION_ERRORS as exc:
                 link.failed(exc)
-            except trio.Cancelled:
-                await self._flush_on_exit(conn)
-                raise
             finally:
                 await conn.aclose()
-            self._drop(len(self._outbox))  # what was queued behind the broken connection
-            self._outbox, self._pending_bytes = [], 0
 
     async def _publish(self, conn: RedisConnection) -> None:
-        while True:
-            if not self._outbox:
-                self._wake = wake = trio.Event()
-                with trio.move_on_after(self._ping_interval):
-                    await wake.wait()
-                if not self._outbox:  # idle: check that the connection still works
-                    with trio.fail_after(self._ping_interval):
-                        await conn.command(b"PING")
-                    continue
-            await self._write(conn)
+        try:
+            while True:
+                if not self._outbox:
+                    self._wake = wake = trio.Event()
+                    with trio.move_on_after(self._ping_interval):
+                        await wake.wait()
+                    if not self._outbox:  # idle: check that the connection still works
+                        with trio.fail_after(self._ping_interval):
+                            await conn.command(b"PING")
+                        continue
+                await self._write(conn)
+        except trio.Cancelled:
+            await self._flush_on_exit(conn)
+            raise
+        except _CONNECTION_ERRORS:
+            # What was queued behind the broken connection cannot be sent.
+            self._drop(len(self._outbox))
+            self._outbox, self._pending_bytes = [], 0
+            raise
 
     async def _write(self, conn: RedisConnection) -> None:
         batch, self._outbox, self._pending_bytes = self._outbox, [], 0
@@ -355,27 +377,6 @@ class RedisAdapter(Adapter):
         deadline = trio.current_time() + 1.0
         with trio.CancelScope(shield=True, deadline=deadline), suppress(*_CONNECTION_ERRORS):
             await self._write(conn)
-
-    async def _run_subscriber(self, tried: trio.Event) -> None:
-        link = self._subscriber
-        backoff = _Backoff(*self._backoff)
-        while True:
-            try:
-                conn = await self._subscribe()
-            except _CONNECTION_ERRORS as exc:
-                link.failed(exc)
-                tried.set()
-                await trio.sleep(backoff.next())
-                continue
-            backoff.reset()
-            link.connected()
-            tried.set()
-            try:
-                await self._receive(conn)
-            except _CONNECTION_ERRORS as exc:
-                link.failed(exc)
-            finally:
-                await conn.aclose()
 
     async def _subscribe(self) -> RedisConnection:
         conn = await RedisConnection.open(self.address, timeout=self._connect_timeout)
