@@ -18,6 +18,12 @@ on stdin, and print their timestamps as JSON. Timestamps are ``time.monotonic()`
     dispatcher: one message per subscriber). ``fanout_s``: from the broadcast until the
     last subscriber on either node has run its handler; ``fanout_local_s`` and
     ``fanout_remote_s``: the same for A's and B's subscribers alone.
+``fastlane n``
+    As ``fanout``, but the shape of the channels' fastlane (and of the chat's scale run):
+    each subscriber's subscription value is a tiny object holding a list, and a registered
+    dispatcher appends the broadcast (already-encoded bytes) to every list without waking
+    any process. Node B resolves the dispatcher by name and runs its own. Same metrics
+    (``fanout_s`` ...): until the last list on either node holds the frame.
 ``latency n``
     ``n`` small broadcasts, one at a time, from node A to one subscriber on node B, which
     answers each on another topic (A waits for the answer before the next).
@@ -30,10 +36,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -77,6 +85,41 @@ class Subscriber(trouper.Actor):
             trouper.send(Done.root, "done")
 
 
+class Lane:
+    """A stand-in for a connection's outbound queue."""
+
+    __slots__ = ("frames",)
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+
+class LaneSubscriber(trouper.Actor):
+    """Subscribes in init with its lane as the subscription value; never woken."""
+
+    def init(self) -> None:
+        pubsub.subscribe(PUBSUB, TOPIC, Lane())
+
+
+class AppendDispatcher:
+    """Appends the frame to each subscriber's lane; tells the root when all have it."""
+
+    name = "benchmarks.cluster.append"
+
+    def dispatch(self, subscribers: Mapping[trouper.Pid, Any], from_pid: Any, message: Any) -> None:
+        for lane in subscribers.values():
+            lane.frames.append(message)
+        Done.count += len(subscribers)
+        print("dispatch", len(subscribers), Done.count, Done.expected, file=sys.stderr, flush=True)
+        if Done.count == Done.expected:
+            Done.last = time.monotonic()
+            assert Done.root is not None
+            trouper.send(Done.root, "done")
+
+
+APPEND = pubsub.register_dispatcher(AppendDispatcher())
+
+
 class Echo(trouper.Actor):
     """B's latency subscriber: records the one-way time, answers on the other topic."""
 
@@ -111,23 +154,29 @@ async def node_main(role: str, bench: str, n: int, url: str) -> None:
     await PubSub.start_link(PUBSUB, adapter=RedisAdapter(url, node_name=role))
     Done.root = trouper.self()
     seen: list[float] = []
-    if bench == "fanout":
+    if bench in ("fanout", "fastlane"):
         Done.expected = n
+        subscriber = Subscriber if bench == "fanout" else LaneSubscriber
         for _ in range(n):
-            trouper.spawn(Subscriber)
+            trouper.spawn(subscriber)
     elif role == "B":
         trouper.spawn(Echo, seen)
     else:
         pubsub.subscribe(PUBSUB, ANSWERS)
     say({"ready": role})
+    print(role, "waiting go", file=sys.stderr, flush=True)
     if await read_line() != "go":
         return
-    if bench == "fanout":
+    if bench in ("fanout", "fastlane"):
         start = time.monotonic()
-        if role == "A":
+        if role == "A" and bench == "fanout":
             pubsub.broadcast(PUBSUB, TOPIC, "hello")
+        elif role == "A":
+            frame = b"\x81\x1f" + b'[null,null,"room:lobby","msg",{}]'
+            pubsub.broadcast(PUBSUB, TOPIC, frame, dispatcher=APPEND)
         assert await trouper.receive() == "done"
         say({"role": role, "start": start, "done": Done.last})
+        await read_line()  # stay up until the driver has every result
     elif role == "A":
         rtts = []
         for index in range(n):
@@ -178,15 +227,18 @@ def drive(bench: str, n: int) -> None:
     redis, url = start_private_redis()
     nodes: list[NodeProcess] = []
     try:
-        counts = {"A": n - n // 2, "B": n // 2} if bench == "fanout" else {"A": n, "B": n}
+        split = bench in ("fanout", "fastlane")
+        counts = {"A": n - n // 2, "B": n // 2} if split else {"A": n, "B": n}
         nodes = [NodeProcess(role, bench, counts[role], url) for role in ("B", "A")]
         b, a = nodes
         for node in nodes:
             assert node.read() == {"ready": node.role}
-        if bench == "fanout":
+        if split:
             b.tell("go")  # B only waits; its clock starts when it is told
             a.tell("go")
             ra, rb = a.read(), b.read()
+            a.tell("end")
+            b.tell("end")
             start = ra["start"]
             emit(bench, n, "fanout_s", max(ra["done"], rb["done"]) - start, "s")
             emit(bench, n, "fanout_local_s", ra["done"] - start, "s")
@@ -207,7 +259,7 @@ def drive(bench: str, n: int) -> None:
         redis.wait()
 
 
-BENCHES = ("fanout", "latency")
+BENCHES = ("fanout", "fastlane", "latency")
 
 
 def main(argv: list[str]) -> int:
@@ -219,6 +271,8 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[1] not in BENCHES or not argv[2].isdigit() or int(argv[2]) < 2:
         print(f"usage: {argv[0]} <{'|'.join(BENCHES)}> <n >= 2>", file=sys.stderr)
         return 2
+    # run.py's timeout kills the process group; a plain SIGTERM still stops the nodes.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
     drive(argv[1], int(argv[2]))
     return 0
 

@@ -473,6 +473,14 @@ CLUSTER = Suite(
             (2_000_000,),
         ),
         Bench(
+            "fastlane",
+            "As fanout, with the channels' fastlane shape: a dispatcher appends the frame to "
+            "each subscriber's queue, no process woken (each node runs its own).",
+            ("fanout_s", "fanout_local_s", "fanout_remote_s"),
+            (2_000_000,),
+            only_impls=frozenset({"trouper"}),
+        ),
+        Bench(
             "latency",
             "n broadcasts A -> one subscriber on B, one at a time; one-way latency.",
             ("latency_p50_us", "latency_p99_us", "rtt_p50_us"),

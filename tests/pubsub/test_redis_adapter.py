@@ -202,3 +202,10 @@ async def test_a_node_started_while_redis_is_down_serves_locally_and_connects_la
 def test_a_bad_url_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="redis://"):
         RedisAdapter("http://localhost")
+
+
+async def test_what_is_queued_when_the_node_stops_is_still_sent(redis_server: RedisServer) -> None:
+    async with RedisPeer(redis_server.url) as b:
+        async with node_a(redis_server.url):
+            pubsub.broadcast("chat", "room", "last words")  # the node stops right after
+        assert (await b.next_frame())[3] == "last words"
