@@ -218,9 +218,8 @@ async def test_a_demonitor_reaches_the_other_node_and_no_down_comes(
         cluster.demonitor(ref)
         _, _, _, dropped, _ = await b.frame_where(is_(DemonitorName))
         assert dropped == DemonitorName("a", request.token)
-        await b.send(TOPIC, NameDown(request.token, "late"), to="a")
-        await b.send(TOPIC, RemoteSend("inbox", "marker"), to="a")
         trouper.register("inbox", trouper.self())
+        await b.send(TOPIC, NameDown(request.token, "late"), to="a")
         await b.send(TOPIC, RemoteSend("inbox", "marker"), to="a")
         assert await trouper.receive(timeout=5) == "marker"  # the late NameDown came before
         assert trouper.receive_all_nowait() == []
