@@ -91,7 +91,7 @@ def app(config: NodeConfig) -> Application:
     )
     NODE["name"] = config.name
     heartbeat = float(os.environ.get("TEST_HEARTBEAT", "0.1"))
-    down_after = float(os.environ.get("TEST_DOWN_AFTER", "1.0"))
+    down_after = float(os.environ.get("TEST_DOWN_AFTER", "2.0"))
     adapter = RedisAdapter(
         config.redis_url, node_name=config.name, reconnect_backoff=(0.05, 0.5), ping_interval=1.0
     )

@@ -2,7 +2,7 @@
 
 What a user of a cluster observes: broadcasts reach clients on every node, presence shows
 everyone, sends and monitors cross nodes; and the faults: a node killed, Redis stopped and
-restarted under load. Heartbeats every 0.1 s, nodes down after 1 s of silence (node_app).
+restarted under load. Heartbeats every 0.1 s, nodes down after 2 s of silence (node_app).
 Real time: every wait is bounded.
 """
 
