@@ -7,6 +7,8 @@ real multi-node clusters, one OS process per node.) Real time: every wait is bou
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -209,3 +211,18 @@ async def test_what_is_queued_when_the_node_stops_is_still_sent(redis_server: Re
         async with node_a(redis_server.url):
             pubsub.broadcast("chat", "room", "last words")  # the node stops right after
         assert (await b.next_frame())[3] == "last words"
+
+
+def test_the_single_node_default_does_not_need_hiredis() -> None:
+    code = (
+        "import sys; sys.modules['hiredis'] = None\n"  # as if it were not installed
+        "import trouper, trouper.pubsub, trouper.cluster, trouper.channels\n"
+        "try:\n"
+        "    trouper.pubsub.RedisAdapter()\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "pip install 'trouper[redis]'" in result.stdout

@@ -281,9 +281,8 @@ class RedisAdapter(Adapter):
 
     def _lost(self) -> None:
         """A connection broke: messages in either direction may be lost."""
-        if not self._lossy:
-            self._lossy = True
-            self._session += 1
+        self._lossy = True  # the drops that follow belong to this loss
+        self._session += 1
 
     # -- the processes ----------------------------------------------------------------------
 
