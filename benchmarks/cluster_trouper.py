@@ -110,7 +110,6 @@ class AppendDispatcher:
         for lane in subscribers.values():
             lane.frames.append(message)
         Done.count += len(subscribers)
-        print("dispatch", len(subscribers), Done.count, Done.expected, file=sys.stderr, flush=True)
         if Done.count == Done.expected:
             Done.last = time.monotonic()
             assert Done.root is not None
@@ -164,7 +163,6 @@ async def node_main(role: str, bench: str, n: int, url: str) -> None:
     else:
         pubsub.subscribe(PUBSUB, ANSWERS)
     say({"ready": role})
-    print(role, "waiting go", file=sys.stderr, flush=True)
     if await read_line() != "go":
         return
     if bench in ("fanout", "fastlane"):

@@ -9,9 +9,11 @@ receives them) and ``trouper:chat:node:<node name>`` (``direct_broadcast`` to th
 * ``broadcast`` (in the broadcaster, never blocking) encodes the message once
   (``_codec``: JSON, no pickle) and appends ``(channel, frame)`` to the adapter's outbox.
 * The **publisher**, a task process with its own connection, takes everything queued and
-  writes it as one pipeline of PUBLISH commands, then reads the replies. One connection
-  and one outbox keep every broadcaster's order, and Redis keeps it per connection: each
-  node receives a node's broadcasts in the order they were made.
+  writes it as one pipeline of PUBLISH commands, then reads the replies. When it is idle,
+  the first broadcast is written at once by the broadcaster itself (a non-blocking send),
+  so the other nodes start fanning out while this node does its own. One connection, and
+  writes in queue order, keep every broadcaster's order, and Redis keeps it per
+  connection: each node receives a node's broadcasts in the order they were made.
 * The **subscriber**, a task process with a second connection, decodes each frame, skips
   the node's own broadcasts (they were dispatched locally already) and calls
   ``local_broadcast(pubsub, topic, message, dispatcher=<name>)``.
@@ -194,6 +196,10 @@ class RedisAdapter(Adapter):
     def _reset(self) -> None:
         self._outbox: list[tuple[bytes, bytes]] = []
         self._pending_bytes = 0
+        # A direct write (see _enqueue): allowed while the publisher is idle.
+        self._direct: RedisConnection | None = None
+        self._unread = 0  # PUBLISH replies the publisher has yet to read
+        self._unsent = b""  # what a direct write could not write at once
         self._wake: trio.Event | None = None
         self._session = 0
         self._lossy = False
@@ -229,6 +235,7 @@ class RedisAdapter(Adapter):
         """The pubsub stopped: forget what was queued."""
         self._outbox = []
         self._pending_bytes = 0
+        self._direct = None
 
     def broadcast(self, topic: str, message: Any, dispatcher: str) -> None:
         """Queue ``message`` for every other node; :class:`CodecError` if it cannot cross."""
@@ -264,6 +271,24 @@ class RedisAdapter(Adapter):
         if not self._publisher.up or self._pending_bytes + len(frame) > self._max_pending:
             self._drop(1)
             return
+        conn = self._direct
+        if conn is not None:
+            # The publisher is idle: write now, in the broadcaster, so that the other
+            # nodes start their fan-out while this one does its own (the publisher task
+            # would only run after it). Only the first message after idle: what follows
+            # is batched by the publisher, which also reads the reply.
+            self._direct = None
+            data = pack_command(b"PUBLISH", channel, frame)
+            try:
+                sent = conn.send_nowait(data)
+            except OSError:
+                sent = -1  # broken: queue it; the publisher finds out and reconnects
+            if sent >= 0:
+                self._unread += 1
+                self._unsent = data[sent:]
+                assert self._wake is not None
+                self._wake.set()
+                return
         self._outbox.append((channel, frame))
         self._pending_bytes += len(frame)
         wake = self._wake
@@ -336,45 +361,54 @@ class RedisAdapter(Adapter):
     async def _publish(self, conn: RedisConnection) -> None:
         try:
             while True:
-                if not self._outbox:
-                    self._wake = wake = trio.Event()
+                if self._outbox or self._unread:
+                    await self._write(conn)
+                    continue
+                self._wake = wake = trio.Event()
+                self._direct = conn  # idle: the next broadcast may write at once
+                try:
                     with trio.move_on_after(self._ping_interval):
                         await wake.wait()
-                    if not self._outbox:  # idle: check that the connection still works
-                        with trio.fail_after(self._ping_interval):
-                            await conn.command(b"PING")
-                        continue
-                await self._write(conn)
+                finally:
+                    self._direct = None
+                if not (self._outbox or self._unread):  # still idle: is the link alive?
+                    with trio.fail_after(self._ping_interval):
+                        await conn.command(b"PING")
         except trio.Cancelled:
             await self._flush_on_exit(conn)
             raise
         except _CONNECTION_ERRORS:
             # What was queued behind the broken connection cannot be sent.
-            self._drop(len(self._outbox))
-            self._outbox, self._pending_bytes = [], 0
+            self._drop(len(self._outbox) + self._unread)
+            self._outbox, self._pending_bytes, self._unread, self._unsent = [], 0, 0, b""
             raise
 
     async def _write(self, conn: RedisConnection) -> None:
+        """Finish a broadcaster's direct write, write the outbox as one batch, and read
+        every reply."""
+        unsent, self._unsent = self._unsent, b""
         batch, self._outbox, self._pending_bytes = self._outbox, [], 0
-        data = b"".join(pack_command(b"PUBLISH", channel, frame) for channel, frame in batch)
+        replies, self._unread = self._unread + len(batch), 0
+        data = unsent + b"".join(pack_command(b"PUBLISH", ch, frame) for ch, frame in batch)
         try:
             # A batch is written whole or not at all: cancelling half-way would leave a
             # partial command on the connection, and lose what the batch held. Shielded,
             # but bounded: a shutdown waits for one batch at most ``ping_interval``.
             with trio.CancelScope(shield=True), trio.fail_after(self._ping_interval):
-                await conn.send(data)
-                for _ in batch:
+                if data:
+                    await conn.send(data)
+                for _ in range(replies):
                     await conn.read_reply()
         except BaseException:
-            self._drop(len(batch))
+            self._drop(replies)
             raise
-        self._published += len(batch)
+        self._published += replies
         self._lossy = False
 
     async def _flush_on_exit(self, conn: RedisConnection) -> None:
         """On shutdown (cancelled), still send what is queued: a node's last words (its
         goodbye heartbeat) then reach the others."""
-        if self._outbox:
+        if self._outbox or self._unread:
             with suppress(*_CONNECTION_ERRORS):
                 await self._write(conn)
 

@@ -15,6 +15,8 @@ connection is opened, so ``import trouper.pubsub`` does not need it.
 
 from __future__ import annotations
 
+import os
+import socket as stdlib_socket
 import urllib.parse
 from typing import Any
 
@@ -94,6 +96,9 @@ class RedisConnection:
     def __init__(self, stream: trio.SocketStream, address: RedisAddress) -> None:
         self.address = address
         self._stream = stream
+        # The same socket (a duplicate descriptor, non-blocking as trio made it), for
+        # send_nowait: a write from synchronous code, without a task switch.
+        self._raw = stdlib_socket.socket(fileno=os.dup(stream.socket.fileno()))
         hiredis = _hiredis()
         self._reader = hiredis.Reader()
         self._reply_error = hiredis.ReplyError
@@ -119,6 +124,17 @@ class RedisConnection:
     async def send(self, data: bytes) -> None:
         """Write already-packed commands (one or many: pipelining is the caller's choice)."""
         await self._stream.send_all(data)
+
+    def send_nowait(self, data: bytes) -> int:
+        """Write what the socket takes now, without waiting; returns how many bytes.
+
+        Only while no :meth:`send` is in progress: the caller keeps writes in order.
+        Raises OSError if the connection is broken.
+        """
+        try:
+            return self._raw.send(data)
+        except BlockingIOError:
+            return 0
 
     def _check(self, reply: Any) -> Any:
         if isinstance(reply, self._reply_error):
@@ -155,5 +171,6 @@ class RedisConnection:
 
     async def aclose(self) -> None:
         """Close the connection (no error if it is already closed)."""
+        self._raw.close()
         with trio.CancelScope(shield=True):
             await self._stream.aclose()
