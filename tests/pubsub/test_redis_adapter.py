@@ -226,3 +226,15 @@ def test_the_single_node_default_does_not_need_hiredis() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert "pip install 'trouper[redis]'" in result.stdout
+
+
+async def test_a_message_larger_than_the_socket_buffer_arrives_whole_and_in_order(
+    redis_server: RedisServer,
+) -> None:
+    big = bytes(range(256)) * (16 * 1024)  # 4 MiB: more than one non-blocking send takes
+    async with RedisPeer(redis_server.url) as b, node_a(redis_server.url) as (adapter, _):
+        pubsub.broadcast("chat", "room", big)
+        pubsub.broadcast("chat", "room", "after")
+        assert (await b.next_frame(timeout=10))[3] == big
+        assert (await b.next_frame())[3] == "after"
+        await wait_until(lambda: adapter.statistics().published == 2)
