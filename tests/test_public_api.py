@@ -11,6 +11,7 @@ PACKAGES = [
     "trouper.actors",
     "trouper.supervision",
     "trouper.pubsub",
+    "trouper.cluster",
     "trouper.channels",
     "trouper.channels.protocol",
     "trouper.channels.client",

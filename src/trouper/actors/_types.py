@@ -97,11 +97,11 @@ class Down:
     """A monitor fired: ``{'DOWN', Ref, process, Object, Reason}``.
 
     ``pid`` is what was monitored: the pid, or the registered name if the monitor was set up
-    by name.
+    by name, or ``(name, node)`` for a process on another node (``trouper.cluster.monitor``).
     """
 
     ref: Ref
-    pid: Pid | str
+    pid: Pid | str | tuple[str, str]
     reason: Any
 
 

@@ -87,11 +87,17 @@ class Endpoint:
         return await route(request)
 
 
-def bind(host: str, port: int) -> stdlib_socket.socket:
-    """A non-blocking listening socket (port 0 picks a free one)."""
+def bind(host: str, port: int, *, reuse_port: bool = False) -> stdlib_socket.socket:
+    """A non-blocking listening socket (port 0 picks a free one).
+
+    ``reuse_port`` sets SO_REUSEPORT: several nodes (OS processes) of one cluster then
+    listen on the same port and the kernel spreads the connections between them.
+    """
     family = stdlib_socket.AF_INET6 if ":" in host else stdlib_socket.AF_INET
     sock = stdlib_socket.socket(family, stdlib_socket.SOCK_STREAM)
     sock.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
@@ -165,13 +171,19 @@ async def _listen(
 
 
 async def start_endpoint(
-    endpoint: Endpoint, host: str = "127.0.0.1", port: int = 4000, *, name: str = "endpoint"
+    endpoint: Endpoint,
+    host: str = "127.0.0.1",
+    port: int = 4000,
+    *,
+    name: str = "endpoint",
+    reuse_port: bool = False,
 ) -> tuple[trouper.Pid, int]:
     """Bind ``host:port`` and start the endpoint's tree, linked to the caller.
 
-    Returns the endpoint supervisor's pid and the bound port.
+    Returns the endpoint supervisor's pid and the bound port. ``reuse_port``: see
+    :func:`bind` (``trouper.cluster.run_nodes`` starts nodes that share one port).
     """
-    listener = bind(host, port)
+    listener = bind(host, port, reuse_port=reuse_port)
     bound_port = listener.getsockname()[1]
     connections = f"{name}.connections"
     children = [
@@ -191,11 +203,13 @@ async def start_endpoint(
     return sup, bound_port
 
 
-def endpoint_spec(endpoint: Endpoint, host: str, port: int, *, name: str = "endpoint") -> Any:
+def endpoint_spec(
+    endpoint: Endpoint, host: str, port: int, *, name: str = "endpoint", reuse_port: bool = False
+) -> Any:
     """A child spec running the endpoint's tree (for an Application)."""
 
     async def start() -> trouper.Pid:
-        pid, _ = await start_endpoint(endpoint, host, port, name=name)
+        pid, _ = await start_endpoint(endpoint, host, port, name=name, reuse_port=reuse_port)
         return pid
 
     return ChildSpec(name, start, type="supervisor")

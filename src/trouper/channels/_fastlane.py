@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 import trouper
-from trouper.pubsub import register_dispatcher
+from trouper.pubsub import register_dispatcher, register_message_type
 
 from ._frames import ws_frame
 from .protocol import ProtocolUsageError
@@ -32,6 +32,10 @@ class Broadcast:
     topic: str
     event: str
     payload: Any
+
+
+# Broadcasts cross nodes (a cluster adapter): the payload must be JSON data or bytes.
+register_message_type(Broadcast, "trouper.channels.Broadcast")
 
 
 class FastlaneEntry:

@@ -26,6 +26,7 @@ import attrs
 
 from trouper.actors import Pid
 
+from ._adapter import Adapter
 from ._dispatch import Dispatcher, resolve_dispatcher
 from ._lowlevel import caller
 from ._server import _Instance, lookup
@@ -147,6 +148,11 @@ def direct_broadcast(
     instance = lookup(pubsub)
     chosen = resolve_dispatcher(dispatcher)
     instance.adapter.direct_broadcast(node_name, topic, message, chosen.name)
+
+
+def get_adapter(pubsub: str) -> Adapter:
+    """The adapter the pubsub was started with (to read a cluster adapter's state)."""
+    return lookup(pubsub).adapter
 
 
 def node_name(pubsub: str) -> str:
