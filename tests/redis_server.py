@@ -13,6 +13,8 @@ import subprocess
 import threading
 import time
 
+from trouper.cluster._launcher import die_with_parent
+
 
 def free_port() -> int:
     """A TCP port nobody listens on now (loopback)."""
@@ -41,8 +43,12 @@ class RedisServer:
         assert self.process is None, "already running"
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--save", "", "--appendonly", "no", "--loglevel", "notice"]
-        process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        process = subprocess.Popen(  # gone with the test run, even if it is killed
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         assert process.stdout is not None

@@ -158,6 +158,17 @@ def _redis_answers(port: int) -> bool:
         return False
 
 
+def die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the child gets SIGTERM when its parent dies, even by SIGKILL (a node when the
+    launcher dies, a private redis-server when whoever started it dies)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 def start_private_redis(timeout: float = 10.0) -> tuple[subprocess.Popen[bytes], str]:
     """A ``redis-server`` on a free loopback port, without persistence; returns it and
     its URL once it answers PING."""
@@ -169,7 +180,9 @@ def start_private_redis(timeout: float = 10.0) -> tuple[subprocess.Popen[bytes],
         )
     port = _free_loopback_port()
     argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent
+    )
     deadline = time.monotonic() + timeout
     while not _redis_answers(port):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -178,16 +191,6 @@ def start_private_redis(timeout: float = 10.0) -> tuple[subprocess.Popen[bytes],
             raise LaunchError(f"redis-server did not start on port {port}")
         time.sleep(0.02)
     return process, f"redis://127.0.0.1:{port}"
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the node gets SIGTERM if the launcher dies (even by SIGKILL)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 def _stop(process: subprocess.Popen[Any], timeout: float) -> int:
@@ -270,7 +273,7 @@ def _spawn(python: str, entry: str, config: NodeConfig) -> subprocess.Popen[byte
         env=env,
         pass_fds=(config.ready_fd,),
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
 
 

@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import functools
 import os
-import random
 import socket
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -48,20 +46,10 @@ from trouper.supervision import ChildSpec
 from ._adapter import Adapter
 from ._api import local_broadcast
 from ._codec import CodecError, decode_frame, encode_frame
+from ._reconnect import CONNECTION_ERRORS, Backoff, Link, keep_connected
 from ._resp import RedisAddress, RedisConnection, RedisError, _hiredis, pack_command
 
 log = structlog.get_logger("trouper.pubsub")
-
-# What a lost or unusable connection raises; anything else is a bug and crashes the process
-# (its supervisor restarts it).
-_CONNECTION_ERRORS = (
-    OSError,
-    EOFError,
-    RedisError,
-    trio.TooSlowError,
-    trio.BrokenResourceError,
-    trio.ClosedResourceError,
-)
 
 
 @attrs.frozen
@@ -88,59 +76,6 @@ class RedisStatistics:
     received: int
     bad_frames: int
     pending_bytes: int
-
-
-class _Link:
-    """The up/down state of one connection, logged once per change."""
-
-    def __init__(self, adapter: RedisAdapter, role: str) -> None:
-        self.adapter = adapter
-        self.role = role
-        self.up = False
-        self.down_since: float | None = None
-
-    def connected(self) -> None:
-        outage = None if self.down_since is None else round(time.monotonic() - self.down_since, 3)
-        self.up, self.down_since = True, None
-        log.info(
-            "redis_connected", role=self.role, redis=str(self.adapter.address), outage_s=outage
-        )
-
-    def failed(self, exc: BaseException) -> None:
-        if self.up:
-            log.warning(
-                "redis_disconnected",
-                role=self.role,
-                redis=str(self.adapter.address),
-                error=repr(exc),
-            )
-            self.adapter._lost()
-        elif self.down_since is None:
-            log.warning(
-                "redis_connect_failed",
-                role=self.role,
-                redis=str(self.adapter.address),
-                error=repr(exc),
-            )
-        if self.down_since is None:
-            self.down_since = time.monotonic()
-        self.up = False
-
-
-class _Backoff:
-    """Exponential reconnect delays with jitter, so nodes do not reconnect in lockstep."""
-
-    def __init__(self, initial: float, maximum: float) -> None:
-        self.initial, self.maximum = initial, maximum
-        self.current = initial
-
-    def next(self) -> float:
-        delay = self.current * random.uniform(0.8, 1.2)
-        self.current = min(self.current * 2, self.maximum)
-        return delay
-
-    def reset(self) -> None:
-        self.current = self.initial
 
 
 class RedisAdapter(Adapter):
@@ -189,8 +124,8 @@ class RedisAdapter(Adapter):
         self._backoff = reconnect_backoff
         self._ping_interval = ping_interval
         self._pubsub: str | None = None
-        self._publisher = _Link(self, "publisher")
-        self._subscriber = _Link(self, "subscriber")
+        self._publisher = Link("publisher", str(self.address), self._lost)
+        self._subscriber = Link("subscriber", str(self.address), self._lost)
         self._reset()
 
     def _reset(self) -> None:
@@ -224,8 +159,8 @@ class RedisAdapter(Adapter):
         self._pubsub = pubsub
         self._reset()
         self._broadcast_channel = self.channel()
-        self._publisher = _Link(self, "publisher")
-        self._subscriber = _Link(self, "subscriber")
+        self._publisher = Link("publisher", str(self.address), self._lost)
+        self._subscriber = Link("subscriber", str(self.address), self._lost)
         return (
             ChildSpec("redis_publisher", self._start, (self._run_publisher,), shutdown=2.0),
             ChildSpec("redis_subscriber", self._start, (self._run_subscriber,), shutdown=1.0),
@@ -324,39 +259,12 @@ class RedisAdapter(Adapter):
         connect = functools.partial(
             RedisConnection.open, self.address, timeout=self._connect_timeout
         )
-        await self._keep_connected(self._publisher, tried, connect, self._publish)
+        backoff = Backoff(*self._backoff)
+        await keep_connected(self._publisher, backoff, tried, connect, self._publish)
 
     async def _run_subscriber(self, tried: trio.Event) -> None:
-        await self._keep_connected(self._subscriber, tried, self._subscribe, self._receive)
-
-    async def _keep_connected(
-        self,
-        link: _Link,
-        tried: trio.Event,
-        connect: Callable[[], Awaitable[RedisConnection]],
-        serve: Callable[[RedisConnection], Awaitable[None]],
-    ) -> None:
-        """Connect, serve until the connection breaks, reconnect after a backoff; forever.
-
-        ``tried`` is set after the first attempt, whatever its outcome."""
-        backoff = _Backoff(*self._backoff)
-        while True:
-            try:
-                conn = await connect()
-            except _CONNECTION_ERRORS as exc:
-                link.failed(exc)
-                tried.set()
-                await trio.sleep(backoff.next())
-                continue
-            backoff.reset()
-            link.connected()
-            tried.set()
-            try:
-                await serve(conn)
-            except _CONNECTION_ERRORS as exc:
-                link.failed(exc)
-            finally:
-                await conn.aclose()
+        backoff = Backoff(*self._backoff)
+        await keep_connected(self._subscriber, backoff, tried, self._subscribe, self._receive)
 
     async def _publish(self, conn: RedisConnection) -> None:
         try:
@@ -377,7 +285,7 @@ class RedisAdapter(Adapter):
         except trio.Cancelled:
             await self._flush_on_exit(conn)
             raise
-        except _CONNECTION_ERRORS:
+        except CONNECTION_ERRORS:
             # What was queued behind the broken connection cannot be sent.
             self._drop(len(self._outbox) + self._unread)
             self._outbox, self._pending_bytes, self._unread, self._unsent = [], 0, 0, b""
@@ -409,7 +317,7 @@ class RedisAdapter(Adapter):
         """On shutdown (cancelled), still send what is queued: a node's last words (its
         goodbye heartbeat) then reach the others."""
         if self._outbox or self._unread:
-            with suppress(*_CONNECTION_ERRORS):
+            with suppress(*CONNECTION_ERRORS):
                 await self._write(conn)
 
     async def _subscribe(self) -> RedisConnection:
