@@ -23,6 +23,8 @@ Diagnostics go to stderr. The command lines are (``<bench> <n>`` appended):
 * ``trio-task``: ``python benchmarks/actors_trio.py`` (naive one-trio-task-per-process baseline)
 * ``beam``:      ``bash benchmarks/beam/run_beam.sh`` (needs ``erl``; ``--setup`` installs it)
 
+(the actors suite's; each suite lists its own in its :class:`Impl` values).
+
 ``python`` is the interpreter running this script. A run *succeeds* when the program
 exits 0 and printed every metric the bench defines (with the right impl, bench, n and
 unit; extra metrics are kept and shown too). It *times out* after ``--timeout`` seconds
@@ -35,8 +37,8 @@ is reported as missing, and beam without ``erl`` as skipped; neither is a failur
 
 *Suites.* A :class:`Suite` is a set of benches (with their metrics and sizes), the
 implementations to compare, and the targets of the reference implementation (trouper).
-This file defines the ``actors`` suite; later suites (supervision, pubsub, websockets)
-add a ``Suite`` to :data:`SUITES` and reuse the runner, the aggregation and the renderer.
+The suites (actors, supervision, pubsub, websocket) are :class:`Suite` values in
+:data:`SUITES`; they share the runner, the aggregation and the renderer.
 
 *Scheduling.* For each repeat, for each (bench, n), every implementation runs once, in
 an order rotated per repeat, so machine noise hits all implementations alike. Runs are
@@ -372,6 +374,99 @@ SUPERVISION = Suite(
     targets=(Target("sup_children", "shutdown_s", "<=", 5, "<= 5 s", frozenset({1_000_000})),),
 )
 
+# --- the pubsub suite ---------------------------------------------------------------------
+
+PUBSUB_BEAM = BENCH_DIR / "beam" / "run_beam_pubsub.sh"
+PUBSUB = Suite(
+    name="pubsub",
+    title="PubSub",
+    description=(
+        "Subscriptions and broadcasts on one topic, in one node. `trouper`: "
+        "`trouper.pubsub` with 4 shards (`benchmarks/pubsub_trouper.py`). `beam-pg`: OTP's "
+        "`pg` (one scope, one group; a broadcast is `pg:get_members/2` and one `!` per "
+        "member). `beam-registry`: what Phoenix.PubSub does on one node, Elixir's Registry "
+        "with duplicate keys and 4 partitions by pid, written out in plain Erlang "
+        "(a public duplicate_bag ETS table per partition, the subscriber links itself to "
+        "its partition; a broadcast is an `ets:lookup` per partition and one `!` per "
+        "entry). Both BEAM sides are `benchmarks/beam/pubsub_bench.erl`. A `pg` join "
+        "rewrites the group's whole member list in ETS, so n processes joining one group "
+        "cost O(n^2) (20,000 take seconds, 1,000,000 would take hours): `beam-pg` runs "
+        "`subscribe` at n=20,000, and its broadcast and fanout setups join all members in "
+        "one `pg:join/3` call. `broadcast`: plain subscriber processes (trouper: reactive), "
+        "pubsub's default dispatcher; until every subscriber's handler ran. `fanout`: the "
+        "fastlane. trouper: each subscriber's value is a channel's fastlane entry whose "
+        "outbound is a counting stand-in for a socket; the broadcast goes through "
+        "`trouper.channels.dispatcher`, which encodes once and writes the same frame to "
+        "every outbound without waking any process. BEAM: the already-encoded frame sent to "
+        "every member process (as Phoenix's fastlane sends it to each transport process); "
+        "until every one has it."
+    ),
+    metrics={
+        m.name: m
+        for m in (
+            Metric("subscribe_rate", RATE, True, "faster", "slower"),
+            Metric("bytes_per_subscription", "B", False, "smaller", "larger"),
+            Metric("erlang_bytes_per_subscription", "B", False, "smaller", "larger"),
+            Metric("broadcast_s", "s", False, "faster", "slower"),
+            Metric("broadcast_call_s", "s", False, "faster", "slower"),
+            Metric("bytes_per_subscriber", "B", False, "smaller", "larger"),
+            Metric("erlang_bytes_per_subscriber", "B", False, "smaller", "larger"),
+            Metric("fanout_s", "s", False, "faster", "slower"),
+        )
+    },
+    benches=(
+        Bench(
+            "subscribe",
+            "n idle processes (spawn not timed) each told to subscribe itself, in batches of "
+            "10,000: subscriptions per second (message and callback included), RSS growth "
+            "per subscription.",
+            ("subscribe_rate", "bytes_per_subscription"),
+            (1_000_000,),
+        ),
+        Bench(
+            "broadcast",
+            "n subscribed processes; one broadcast; until every handler ran "
+            "(`broadcast_call_s`: until the broadcast call returned).",
+            ("broadcast_s", "broadcast_call_s"),
+            (100_000, 1_000_000),
+        ),
+        Bench(
+            "fanout",
+            "n subscribers (process and subscription; trouper: plus fastlane entry and "
+            "outbound stand-in), RSS growth per subscriber; one broadcast of an encoded "
+            "frame; until every subscriber holds it.",
+            ("bytes_per_subscriber", "fanout_s"),
+            (100_000, 1_000_000),
+        ),
+    ),
+    impls=(
+        Impl(
+            "trouper",
+            (sys.executable, str(BENCH_DIR / "pubsub_trouper.py")),
+            BENCH_DIR / "pubsub_trouper.py",
+            env=PYTHON_ENV,
+        ),
+        Impl(
+            "beam-pg",
+            ("bash", str(PUBSUB_BEAM)),
+            PUBSUB_BEAM,
+            needs=("erl",),
+            hint="Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+            env={"PUBSUB_BENCH_BACKEND": "pg"},
+            sizes={"subscribe": {1_000_000: 20_000}},  # one by one, pg joins are O(n^2)
+        ),
+        Impl(
+            "beam-registry",
+            ("bash", str(PUBSUB_BEAM)),
+            PUBSUB_BEAM,
+            needs=("erl",),
+            hint="Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+            env={"PUBSUB_BENCH_BACKEND": "registry"},
+        ),
+    ),
+    targets=(Target("fanout", "bytes_per_subscriber", "<=", 1024, "<= 1 KB", min_n=100_000),),
+)
+
 # --- the websocket suite ------------------------------------------------------------------
 
 WEBSOCKET = Suite(
@@ -439,7 +534,7 @@ WEBSOCKET = Suite(
     ),
 )
 
-SUITES: dict[str, Suite] = {s.name: s for s in (ACTORS, SUPERVISION, WEBSOCKET)}
+SUITES: dict[str, Suite] = {s.name: s for s in (ACTORS, SUPERVISION, PUBSUB, WEBSOCKET)}
 
 
 # --- running -----------------------------------------------------------------------------
