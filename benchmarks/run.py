@@ -37,7 +37,7 @@ is reported as missing, and beam without ``erl`` as skipped; neither is a failur
 
 *Suites.* A :class:`Suite` is a set of benches (with their metrics and sizes), the
 implementations to compare, and the targets of the reference implementation (trouper).
-The suites (actors, supervision, pubsub, websocket) are :class:`Suite` values in
+The suites (actors, supervision, pubsub, websocket, transports) are :class:`Suite` values in
 :data:`SUITES`; they share the runner, the aggregation and the renderer.
 
 *Scheduling.* For each repeat, for each (bench, n), every implementation runs once, in
@@ -80,7 +80,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -534,7 +534,38 @@ WEBSOCKET = Suite(
     ),
 )
 
-SUITES: dict[str, Suite] = {s.name: s for s in (ACTORS, SUPERVISION, PUBSUB, WEBSOCKET)}
+# --- the transports suite -----------------------------------------------------------------
+
+TRANSPORTS = replace(
+    WEBSOCKET,
+    name="transports",
+    title="WebSocket transports",
+    description=(
+        "DESIGN.md section 4's question: which WebSocket transport should the endpoint use? "
+        "The websocket suite's load (same client processes, same Phoenix V2 frames, same "
+        "metrics) against two servers that differ only in the transport. `trouper`: "
+        "`trouper.channels`' endpoint, which drives wsproto directly on non-blocking "
+        "sockets (reads in the connection process's one task, frames built once and "
+        "written with `send` by the fastlane). `trio-websocket`: the same node, app, "
+        "supervised connection processes, `Channel` processes and pubsub, with each "
+        "connection's socket handed to trio-websocket (`wrap_server_stream`: a reader task "
+        "per connection, an `await send_message` per frame; a broadcast is encoded once by "
+        "the serializer and started as one send task per subscriber, so it waits for no "
+        "client). `benchmarks/websocket_trio_websocket.py` describes it; for "
+        "trio-websocket, `broadcast_server_s` is only the time to start the send tasks."
+    ),
+    impls=(
+        *WEBSOCKET.impls,
+        Impl(
+            "trio-websocket",
+            (sys.executable, str(BENCH_DIR / "websocket_trio_websocket.py")),
+            BENCH_DIR / "websocket_trio_websocket.py",
+            env=PYTHON_ENV,
+        ),
+    ),
+)
+
+SUITES: dict[str, Suite] = {s.name: s for s in (ACTORS, SUPERVISION, PUBSUB, WEBSOCKET, TRANSPORTS)}
 
 
 # --- running -----------------------------------------------------------------------------
