@@ -387,7 +387,7 @@ PUBSUB = Suite(
         "member). `beam-registry`: what Phoenix.PubSub does on one node, Elixir's Registry "
         "with duplicate keys and 4 partitions by pid, written out in plain Erlang "
         "(a public duplicate_bag ETS table per partition, the subscriber links itself to "
-        "its partition; a broadcast is an `ets:lookup` per partition and one `!` per "
+        "its partition; a broadcast is an `ets:lookup_element` per partition and one `!` per "
         "entry). Both BEAM sides are `benchmarks/beam/pubsub_bench.erl`. A `pg` join "
         "rewrites the group's whole member list in ETS, so n processes joining one group "
         "cost O(n^2) (20,000 take seconds, 1,000,000 would take hours): `beam-pg` runs "

@@ -31,9 +31,9 @@
 %%%             ETS table of {Topic, {Pid, Value}} and one of {Pid, Topic};
 %%%             a subscriber links itself to its partition and inserts into
 %%%             both (Registry.register/3); the partition traps the exit and
-%%%             deletes the dead pid's entries. A broadcast is an ets:lookup
-%%%             per partition and one `!` per entry (Registry.dispatch/3 with
-%%%             Phoenix's dispatcher).
+%%%             deletes the dead pid's entries. A broadcast is an
+%%%             ets:lookup_element/3 per partition and one `!` per entry
+%%%             (Registry.dispatch/3 with Phoenix's dispatcher).
 %%%
 %%% Benchmarks (<bench> <n>), all on one topic:
 %%%
@@ -223,9 +223,16 @@ broadcast({pg, Scope}, Message) ->
     [Pid ! Message || Pid <- pg:get_members(Scope, ?TOPIC)],
     ok;
 broadcast({registry, Parts}, Message) ->
-    [[Pid ! Message || {_, {Pid, _}} <- ets:lookup(Keys, ?TOPIC)]
+    [[Pid ! Message || {Pid, _Value} <- entries(Keys)]
      || {_, Keys, _} <- tuple_to_list(Parts)],
     ok.
+
+%% A partition's {Pid, Value} entries for the topic, without copying the key
+%% into each (Registry.dispatch/3 reads them the same way).
+entries(Keys) ->
+    try ets:lookup_element(Keys, ?TOPIC, 2)
+    catch error:badarg -> []
+    end.
 
 count({pg, Scope}) ->
     length(pg:get_members(Scope, ?TOPIC));

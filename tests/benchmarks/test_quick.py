@@ -37,7 +37,7 @@ def test_every_benchmark_runs_at_quick_size_for_every_implementation(tmp_path: P
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads(results.read_text())
     text = json.dumps(report)
-    for impl in ("trouper", "beam", "trio-task", "beam-pg", "beam-registry"):
+    for impl in ("trouper", "beam", "trio-task", "beam-pg", "beam-registry", "trio-websocket"):
         assert f'"{impl}"' in text, f"{impl} produced no results"
-    for suite in ("actors", "supervision", "pubsub", "websocket"):
+    for suite in ("actors", "supervision", "pubsub", "websocket", "transports"):
         assert suite in report["suites"], f"the {suite} suite did not run"
