@@ -72,6 +72,7 @@ import math
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -586,6 +587,9 @@ class Run:
     values: dict[str, float] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     error: str = ""
+    # Cores' worth of CPU that *other* processes on the machine used during this run (the
+    # machine is shared): all busy CPU time minus this run's own, over the wall time.
+    others_cores: float | None = None
 
 
 def _tail(text: str, lines: int = 15) -> str:
@@ -642,7 +646,37 @@ def parse_output(
     return values, units, problems
 
 
+def _busy_cpu_s() -> float | None:
+    """CPU seconds the whole machine has been busy (not idle or waiting), from /proc/stat."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(f) for f in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds of this runner and of its children that have been waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_once(
+    suite: Suite, impl: Impl, bench: Bench, row_n: int, n: int, repeat: int, timeout: float
+) -> Run:
+    busy, own = _busy_cpu_s(), _own_cpu_s()
+    run = _run_once(suite, impl, bench, row_n, n, repeat, timeout)
+    busy_after, own_after = _busy_cpu_s(), _own_cpu_s()
+    if busy is not None and busy_after is not None and run.wall_s > 0:
+        others = (busy_after - busy) - (own_after - own)
+        run.others_cores = max(0.0, others / run.wall_s)
+    return run
+
+
+def _run_once(
     suite: Suite, impl: Impl, bench: Bench, row_n: int, n: int, repeat: int, timeout: float
 ) -> Run:
     cmd = [*impl.argv, bench.name, str(n)]
@@ -914,9 +948,23 @@ def bench_rows(report: SuiteReport, bench: Bench) -> tuple[list[str], list[list[
     return header, body
 
 
+def other_load_text(runs: Sequence[Run]) -> str | None:
+    """How busy the rest of the machine was during the runs, or None if unknown."""
+    loads = sorted(r.others_cores for r in runs if r.others_cores is not None)
+    if not loads:
+        return None
+    median = statistics.median(loads)
+    return (
+        f"CPU used by other processes during each run, in cores (of {os.cpu_count()}): "
+        f"median {median:.2f} ({loads[0]:.2f}-{loads[-1]:.2f})"
+    )
+
+
 def render_text(report: SuiteReport) -> str:
     """Plain-text tables for stdout."""
     out = [f"== suite {report.suite.name}: {report.plan.repeats} repeat(s), median (min-max) =="]
+    if (load := other_load_text(report.runs)) is not None:
+        out.append(f"   other load: {load}")
     for name, (state, why) in report.availability.items():
         if state != "present":
             out.append(f"   {name}: {state} ({why})")
@@ -962,6 +1010,8 @@ def render_markdown(report: SuiteReport) -> str:
         f"Ratios are {ref}'s median divided by the other's, with the verdict spelled out "
         f"(`2.0x faster` means {ref} is better by that factor).",
     ]
+    if (load := other_load_text(report.runs)) is not None:
+        lines.append(f"- **Other load:** {load}.")
     for name, (state, why) in report.availability.items():
         if state != "present":
             lines.append(f"- **{name}:** {state} ({why})")

@@ -158,14 +158,19 @@ class ChatSocket(Socket):
         return {}  # everyone is welcome
 
 
-def broadcast_route(via: Any = dispatcher) -> Callable[[HttpRequest], Awaitable[HttpResponse]]:
+def broadcast_route(
+    via: Any = dispatcher, then: Callable[[], Awaitable[None]] | None = None
+) -> Callable[[HttpRequest], Awaitable[HttpResponse]]:
     """``GET /broadcast``: ``new_msg`` to every member of the lobby through the pubsub
-    dispatcher ``via`` (the channels' fastlane by default), timed."""
+    dispatcher ``via`` (the channels' fastlane by default), timed (``then``, if given, is
+    awaited after the broadcast and timed with it)."""
 
     async def route(request: HttpRequest) -> HttpResponse:
         message = Broadcast(TOPIC, "new_msg", {"user": "bench", "body": "hello everyone"})
         t0 = time.monotonic()
         pubsub.broadcast(PUBSUB, TOPIC, message, dispatcher=via)
+        if then is not None:
+            await then()
         t1 = time.monotonic()
         return HttpResponse(200, json.dumps({"t0": t0, "t1": t1}).encode(), "application/json")
 
