@@ -21,12 +21,16 @@ go to stderr. The node runs with its defaults (``tune_gc=True``). The pubsub has
     ``broadcast`` with the default dispatcher. ``broadcast_s``: until every subscriber's
     handler has run (the last one reports); ``broadcast_call_s``: until ``broadcast``
     itself returned (every message queued).
-``fastlane n``
-    ``n`` reactive subscribers whose subscription value is a tiny object holding a list
-    (the shape of a channel's outbound queue); a registered dispatcher appends the same
-    pre-encoded frame to each list, without waking any process. ``fastlane_s``: until
-    ``broadcast`` returned, at which point every list holds the frame (checked, untimed).
-    This is the shape of the 2M-subscriber run.
+``fanout n``
+    The shape of the 2M-subscriber run, through the channels layer's real fastlane: ``n``
+    reactive processes (spawning them is not timed), each subscribed with a channel's
+    fastlane entry (``FastlaneEntry``: an outbound, a V2 serializer, no intercepts) whose
+    outbound is a counting stand-in for a socket's. ``bytes_per_subscriber``: VmRSS after
+    the subscriptions minus VmRSS before the spawns, over ``n`` (process, subscription,
+    entry and stand-in), printed before the broadcast. One ``Broadcast`` through
+    ``trouper.channels.dispatcher``: encoded once per shard and serializer, the same frame
+    written to every outbound, no process woken. ``fanout_s``: until ``broadcast``
+    returned, when every outbound holds the frame (checked, untimed).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -42,6 +46,8 @@ import structlog
 import trouper
 from _driver import make_emit, rss_bytes
 from trouper import pubsub
+from trouper.channels import Broadcast, dispatcher, protocol
+from trouper.channels._fastlane import FastlaneEntry  # the entry the dispatcher recognises
 
 IMPL = "trouper"
 emit = make_emit(IMPL)
@@ -89,40 +95,29 @@ class Subscriber(trouper.Actor):
             trouper.send(Progress.report_to, Progress.count)
 
 
-class Lane:
-    """A stand-in for a connection's outbound queue."""
+class CountingOutbound:
+    """A stand-in for a connection's outbound: keeps the last frame and counts writes."""
 
-    __slots__ = ("frames",)
+    __slots__ = ("frame", "writes")
 
     def __init__(self) -> None:
-        self.frames: list[bytes] = []
+        self.frame: bytes | None = None
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.frame = data
+        self.writes += 1
 
 
-class LaneSubscriber(trouper.Actor):
-    """Subscribes in init with its lane as the subscription value; never woken."""
+class FastlaneSubscriber(trouper.Actor):
+    """Subscribes in init with a channel's fastlane entry as the value; never woken."""
 
-    def init(self, lanes: list[Lane]) -> None:
-        lane = Lane()
-        lanes.append(lane)
-        pubsub.subscribe(PUBSUB, TOPIC, lane)
-
-
-class AppendDispatcher:
-    """Appends the broadcast (already-encoded bytes) to each subscriber's lane."""
-
-    name = "benchmarks.append"
-
-    def dispatch(self, subscribers: Mapping[trouper.Pid, Any], from_pid: Any, message: Any) -> None:
-        if from_pid is None:
-            for lane in subscribers.values():
-                lane.frames.append(message)
-        else:
-            for pid, lane in subscribers.items():
-                if pid is not from_pid:
-                    lane.frames.append(message)
-
-
-APPEND = pubsub.register_dispatcher(AppendDispatcher())
+    def init(self, serializer: protocol.Serializer, outbounds: list[CountingOutbound]) -> None:
+        outbound = CountingOutbound()
+        entry = FastlaneEntry(outbound, serializer, frozenset())  # type: ignore[arg-type]
+        entry.open()  # as once the join reply is out: frames go straight to the outbound
+        outbounds.append(outbound)
+        pubsub.subscribe(PUBSUB, TOPIC, entry)
 
 
 async def bench_subscribe(n: int) -> None:
@@ -155,22 +150,29 @@ async def bench_broadcast(n: int) -> None:
     emit("broadcast", n, "broadcast_call_s", queued - start, "s")
 
 
-async def bench_fastlane(n: int) -> None:
-    lanes: list[Lane] = []
+async def bench_fanout(n: int) -> None:
+    serializer = protocol.V2JSONSerializer()
+    outbounds: list[CountingOutbound] = []
+    before = rss_bytes()
     for _ in range(n):
-        trouper.spawn(LaneSubscriber, lanes)
-    frame = b"\x81\x1f" + b'[null,null,"room:lobby","msg",{}]'
+        trouper.spawn(FastlaneSubscriber, serializer, outbounds)
+    assert pubsub.subscriber_count(PUBSUB, TOPIC) == n
+    emit("fanout", n, "bytes_per_subscriber", (rss_bytes() - before) / n, "B")
+    message = Broadcast(TOPIC, "new_msg", {"user": "bench", "body": "hello everyone"})
     start = time.perf_counter()
-    pubsub.broadcast(PUBSUB, TOPIC, frame, dispatcher=APPEND)
+    pubsub.broadcast(PUBSUB, TOPIC, message, dispatcher=dispatcher)
     elapsed = time.perf_counter() - start
-    assert len(lanes) == n and all(lane.frames == [frame] for lane in lanes)
-    emit("fastlane", n, "fastlane_s", elapsed, "s")
+    frame = outbounds[0].frame
+    assert frame is not None and frame.endswith(b'"body":"hello everyone"}]')
+    assert len(outbounds) == n and all(o.writes == 1 and o.frame == frame for o in outbounds)
+    assert trouper.statistics().runnable == 0  # no process was woken
+    emit("fanout", n, "fanout_s", elapsed, "s")
 
 
 BENCHES: dict[str, Callable[[int], Awaitable[None]]] = {
     "subscribe": bench_subscribe,
     "broadcast": bench_broadcast,
-    "fastlane": bench_fastlane,
+    "fanout": bench_fanout,
 }
 
 

@@ -23,6 +23,8 @@ Diagnostics go to stderr. The command lines are (``<bench> <n>`` appended):
 * ``trio-task``: ``python benchmarks/actors_trio.py`` (naive one-trio-task-per-process baseline)
 * ``beam``:      ``bash benchmarks/beam/run_beam.sh`` (needs ``erl``; ``--setup`` installs it)
 
+(the actors suite's; each suite lists its own in its :class:`Impl` values).
+
 ``python`` is the interpreter running this script. A run *succeeds* when the program
 exits 0 and printed every metric the bench defines (with the right impl, bench, n and
 unit; extra metrics are kept and shown too). It *times out* after ``--timeout`` seconds
@@ -35,8 +37,8 @@ is reported as missing, and beam without ``erl`` as skipped; neither is a failur
 
 *Suites.* A :class:`Suite` is a set of benches (with their metrics and sizes), the
 implementations to compare, and the targets of the reference implementation (trouper).
-This file defines the ``actors`` suite; later suites (supervision, pubsub, websockets)
-add a ``Suite`` to :data:`SUITES` and reuse the runner, the aggregation and the renderer.
+The suites (actors, supervision, pubsub, websocket, transports) are :class:`Suite` values in
+:data:`SUITES`; they share the runner, the aggregation and the renderer.
 
 *Scheduling.* For each repeat, for each (bench, n), every implementation runs once, in
 an order rotated per repeat, so machine noise hits all implementations alike. Runs are
@@ -70,6 +72,7 @@ import math
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -78,7 +81,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -372,6 +375,99 @@ SUPERVISION = Suite(
     targets=(Target("sup_children", "shutdown_s", "<=", 5, "<= 5 s", frozenset({1_000_000})),),
 )
 
+# --- the pubsub suite ---------------------------------------------------------------------
+
+PUBSUB_BEAM = BENCH_DIR / "beam" / "run_beam_pubsub.sh"
+PUBSUB = Suite(
+    name="pubsub",
+    title="PubSub",
+    description=(
+        "Subscriptions and broadcasts on one topic, in one node. `trouper`: "
+        "`trouper.pubsub` with 4 shards (`benchmarks/pubsub_trouper.py`). `beam-pg`: OTP's "
+        "`pg` (one scope, one group; a broadcast is `pg:get_members/2` and one `!` per "
+        "member). `beam-registry`: what Phoenix.PubSub does on one node, Elixir's Registry "
+        "with duplicate keys and 4 partitions by pid, written out in plain Erlang "
+        "(a public duplicate_bag ETS table per partition, the subscriber links itself to "
+        "its partition; a broadcast is an `ets:lookup_element` per partition and one `!` per "
+        "entry). Both BEAM sides are `benchmarks/beam/pubsub_bench.erl`. A `pg` join "
+        "rewrites the group's whole member list in ETS, so n processes joining one group "
+        "cost O(n^2) (20,000 take seconds, 1,000,000 would take hours): `beam-pg` runs "
+        "`subscribe` at n=20,000, and its broadcast and fanout setups join all members in "
+        "one `pg:join/3` call. `broadcast`: plain subscriber processes (trouper: reactive), "
+        "pubsub's default dispatcher; until every subscriber's handler ran. `fanout`: the "
+        "fastlane. trouper: each subscriber's value is a channel's fastlane entry whose "
+        "outbound is a counting stand-in for a socket; the broadcast goes through "
+        "`trouper.channels.dispatcher`, which encodes once and writes the same frame to "
+        "every outbound without waking any process. BEAM: the already-encoded frame sent to "
+        "every member process (as Phoenix's fastlane sends it to each transport process); "
+        "until every one has it."
+    ),
+    metrics={
+        m.name: m
+        for m in (
+            Metric("subscribe_rate", RATE, True, "faster", "slower"),
+            Metric("bytes_per_subscription", "B", False, "smaller", "larger"),
+            Metric("erlang_bytes_per_subscription", "B", False, "smaller", "larger"),
+            Metric("broadcast_s", "s", False, "faster", "slower"),
+            Metric("broadcast_call_s", "s", False, "faster", "slower"),
+            Metric("bytes_per_subscriber", "B", False, "smaller", "larger"),
+            Metric("erlang_bytes_per_subscriber", "B", False, "smaller", "larger"),
+            Metric("fanout_s", "s", False, "faster", "slower"),
+        )
+    },
+    benches=(
+        Bench(
+            "subscribe",
+            "n idle processes (spawn not timed) each told to subscribe itself, in batches of "
+            "10,000: subscriptions per second (message and callback included), RSS growth "
+            "per subscription.",
+            ("subscribe_rate", "bytes_per_subscription"),
+            (1_000_000,),
+        ),
+        Bench(
+            "broadcast",
+            "n subscribed processes; one broadcast; until every handler ran "
+            "(`broadcast_call_s`: until the broadcast call returned).",
+            ("broadcast_s", "broadcast_call_s"),
+            (100_000, 1_000_000),
+        ),
+        Bench(
+            "fanout",
+            "n subscribers (process and subscription; trouper: plus fastlane entry and "
+            "outbound stand-in), RSS growth per subscriber; one broadcast of an encoded "
+            "frame; until every subscriber holds it.",
+            ("bytes_per_subscriber", "fanout_s"),
+            (100_000, 1_000_000),
+        ),
+    ),
+    impls=(
+        Impl(
+            "trouper",
+            (sys.executable, str(BENCH_DIR / "pubsub_trouper.py")),
+            BENCH_DIR / "pubsub_trouper.py",
+            env=PYTHON_ENV,
+        ),
+        Impl(
+            "beam-pg",
+            ("bash", str(PUBSUB_BEAM)),
+            PUBSUB_BEAM,
+            needs=("erl",),
+            hint="Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+            env={"PUBSUB_BENCH_BACKEND": "pg"},
+            sizes={"subscribe": {1_000_000: 20_000}},  # one by one, pg joins are O(n^2)
+        ),
+        Impl(
+            "beam-registry",
+            ("bash", str(PUBSUB_BEAM)),
+            PUBSUB_BEAM,
+            needs=("erl",),
+            hint="Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+            env={"PUBSUB_BENCH_BACKEND": "registry"},
+        ),
+    ),
+    targets=(Target("fanout", "bytes_per_subscriber", "<=", 1024, "<= 1 KB", min_n=100_000),),
+)
+
 # --- the websocket suite ------------------------------------------------------------------
 
 WEBSOCKET = Suite(
@@ -552,7 +648,40 @@ FANOUT = Suite(
     ),
 )
 
-SUITES: dict[str, Suite] = {s.name: s for s in (ACTORS, SUPERVISION, WEBSOCKET, CLUSTER, FANOUT)}
+# --- the transports suite -----------------------------------------------------------------
+
+TRANSPORTS = replace(
+    WEBSOCKET,
+    name="transports",
+    title="WebSocket transports",
+    description=(
+        "DESIGN.md section 4's question: which WebSocket transport should the endpoint use? "
+        "The websocket suite's load (same client processes, same Phoenix V2 frames, same "
+        "metrics) against two servers that differ only in the transport. `trouper`: "
+        "`trouper.channels`' endpoint, which drives wsproto directly on non-blocking "
+        "sockets (reads in the connection process's one task, frames built once and "
+        "written with `send` by the fastlane). `trio-websocket`: the same node, app, "
+        "supervised connection processes, `Channel` processes and pubsub, with each "
+        "connection's socket handed to trio-websocket (`wrap_server_stream`: a reader task "
+        "per connection, an `await send_message` per frame; a broadcast is encoded once by "
+        "the serializer and started as one send task per subscriber, so it waits for no "
+        "client). `benchmarks/websocket_trio_websocket.py` describes it; for "
+        "trio-websocket, `broadcast_server_s` is only the time to start the send tasks."
+    ),
+    impls=(
+        *WEBSOCKET.impls,
+        Impl(
+            "trio-websocket",
+            (sys.executable, str(BENCH_DIR / "websocket_trio_websocket.py")),
+            BENCH_DIR / "websocket_trio_websocket.py",
+            env=PYTHON_ENV,
+        ),
+    ),
+)
+
+SUITES: dict[str, Suite] = {
+    s.name: s for s in (ACTORS, SUPERVISION, PUBSUB, WEBSOCKET, TRANSPORTS, FANOUT, CLUSTER)
+}
 
 
 # --- running -----------------------------------------------------------------------------
@@ -573,6 +702,9 @@ class Run:
     values: dict[str, float] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     error: str = ""
+    # Cores' worth of CPU that *other* processes on the machine used during this run (the
+    # machine is shared): all busy CPU time minus this run's own, over the wall time.
+    others_cores: float | None = None
 
 
 def _tail(text: str, lines: int = 15) -> str:
@@ -629,7 +761,37 @@ def parse_output(
     return values, units, problems
 
 
+def _busy_cpu_s() -> float | None:
+    """CPU seconds the whole machine has been busy (not idle or waiting), from /proc/stat."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(f) for f in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds of this runner and of its children that have been waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_once(
+    suite: Suite, impl: Impl, bench: Bench, row_n: int, n: int, repeat: int, timeout: float
+) -> Run:
+    busy, own = _busy_cpu_s(), _own_cpu_s()
+    run = _run_once(suite, impl, bench, row_n, n, repeat, timeout)
+    busy_after, own_after = _busy_cpu_s(), _own_cpu_s()
+    if busy is not None and busy_after is not None and run.wall_s > 0:
+        others = (busy_after - busy) - (own_after - own)
+        run.others_cores = max(0.0, others / run.wall_s)
+    return run
+
+
+def _run_once(
     suite: Suite, impl: Impl, bench: Bench, row_n: int, n: int, repeat: int, timeout: float
 ) -> Run:
     cmd = [*impl.argv, bench.name, str(n)]
@@ -901,9 +1063,23 @@ def bench_rows(report: SuiteReport, bench: Bench) -> tuple[list[str], list[list[
     return header, body
 
 
+def other_load_text(runs: Sequence[Run]) -> str | None:
+    """How busy the rest of the machine was during the runs, or None if unknown."""
+    loads = sorted(r.others_cores for r in runs if r.others_cores is not None)
+    if not loads:
+        return None
+    median = statistics.median(loads)
+    return (
+        f"CPU used by other processes during each run, in cores (of {os.cpu_count()}): "
+        f"median {median:.2f} ({loads[0]:.2f}-{loads[-1]:.2f})"
+    )
+
+
 def render_text(report: SuiteReport) -> str:
     """Plain-text tables for stdout."""
     out = [f"== suite {report.suite.name}: {report.plan.repeats} repeat(s), median (min-max) =="]
+    if (load := other_load_text(report.runs)) is not None:
+        out.append(f"   other load: {load}")
     for name, (state, why) in report.availability.items():
         if state != "present":
             out.append(f"   {name}: {state} ({why})")
@@ -949,6 +1125,8 @@ def render_markdown(report: SuiteReport) -> str:
         f"Ratios are {ref}'s median divided by the other's, with the verdict spelled out "
         f"(`2.0x faster` means {ref} is better by that factor).",
     ]
+    if (load := other_load_text(report.runs)) is not None:
+        lines.append(f"- **Other load:** {load}.")
     for name, (state, why) in report.availability.items():
         if state != "present":
             lines.append(f"- **{name}:** {state} ({why})")

@@ -83,14 +83,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import structlog
 import trio
 
 import trouper
-from _driver import make_emit, rss_bytes
+from _driver import Emit, make_emit, rss_bytes
 from trouper import pubsub
 from trouper.channels import (
     Broadcast,
@@ -123,8 +123,6 @@ START_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 120.0  # a client gives up connecting after this
 BROADCAST_TIMEOUT_S = 20.0
 STOP_GRACE_S = 15.0
-
-emit = make_emit(IMPL)
 
 
 def diag(message: str) -> None:
@@ -160,29 +158,47 @@ class ChatSocket(Socket):
         return {}  # everyone is welcome
 
 
-async def broadcast_route(request: HttpRequest) -> HttpResponse:
-    """``GET /broadcast``: ``new_msg`` to every member of the lobby, timed."""
-    message = Broadcast(TOPIC, "new_msg", {"user": "bench", "body": "hello everyone"})
-    t0 = time.monotonic()
-    pubsub.broadcast(PUBSUB, TOPIC, message, dispatcher=dispatcher)
-    t1 = time.monotonic()
-    return HttpResponse(200, json.dumps({"t0": t0, "t1": t1}).encode(), "application/json")
+def broadcast_route(
+    via: Any = dispatcher, then: Callable[[], Awaitable[None]] | None = None
+) -> Callable[[HttpRequest], Awaitable[HttpResponse]]:
+    """``GET /broadcast``: ``new_msg`` to every member of the lobby through the pubsub
+    dispatcher ``via`` (the channels' fastlane by default), timed (``then``, if given, is
+    awaited after the broadcast and timed with it)."""
+
+    async def route(request: HttpRequest) -> HttpResponse:
+        message = Broadcast(TOPIC, "new_msg", {"user": "bench", "body": "hello everyone"})
+        t0 = time.monotonic()
+        pubsub.broadcast(PUBSUB, TOPIC, message, dispatcher=via)
+        if then is not None:
+            await then()
+        t1 = time.monotonic()
+        return HttpResponse(200, json.dumps({"t0": t0, "t1": t1}).encode(), "application/json")
+
+    return route
 
 
 async def start_chat_server(host: str = SERVER_HOST, port: int = 0) -> int:
     """Start the pubsub and the endpoint in the current node; return the bound port."""
     await PubSub.start_link(PUBSUB, shards=SHARDS)
-    endpoint = Endpoint(ChatSocket, pubsub=PUBSUB, routes={"/broadcast": broadcast_route})
+    endpoint = Endpoint(ChatSocket, pubsub=PUBSUB, routes={"/broadcast": broadcast_route()})
     _, bound = await start_endpoint(endpoint, host, port)
     return bound
 
 
-def server_main() -> int:
-    """``_server``: the chat-like endpoint; prints its port; runs until stdin closes."""
+async def start_endpoint_server() -> dict[str, int]:
+    return {"port": await start_chat_server()}
+
+
+def server_main(start: Callable[[], Awaitable[dict[str, int]]] = start_endpoint_server) -> int:
+    """``_server``: start a chat server; print its ports; run until stdin closes.
+
+    ``start`` starts the server in the node and returns ``{"port": ...}`` (plus
+    ``"http_port"`` when ``GET /broadcast`` has a port of its own).
+    """
 
     async def serve() -> None:
-        port = await start_chat_server()
-        send_line({"event": "listening", "port": port, "pid": os.getpid()})
+        ports = await start()
+        send_line({"event": "listening", **ports, "pid": os.getpid()})
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
         while await stdin.receive_some():
             pass  # the driver says nothing to the server; EOF means stop
@@ -561,14 +577,21 @@ def split(n: int) -> list[int]:
     return [n // clients + (1 if k < n % clients else 0) for k in range(clients)]
 
 
-def run_bench(bench: str, n: int) -> None:
+def run_bench(bench: str, n: int, server_argv: list[str], emit: Emit) -> None:
+    """Measure ``bench`` at ``n`` against the server that ``server_argv`` starts.
+
+    The server prints ``{"event": "listening", "port": ..., "pid": ...}`` (and
+    ``"http_port"`` if ``GET /broadcast`` is served on another port than the socket),
+    then runs until its stdin closes.
+    """
     me = [sys.executable, os.path.abspath(__file__)]
     children: list[Child] = []
     try:
-        server = Child("server", [*me, "_server"])
+        server = Child("server", server_argv)
         children.append(server)
         listening = server.expect("listening", time.monotonic() + START_TIMEOUT_S)
         port, server_pid = int(listening["port"]), int(listening["pid"])
+        http_port = int(listening.get("http_port", port))
         clients = [
             Child(f"client {k}", [*me, "_client", str(k), str(count), str(port)])
             for k, count in enumerate(split(n))
@@ -605,7 +628,7 @@ def run_bench(bench: str, n: int) -> None:
             per_conn_us = (user_s + system_s) / n * 1e6
             emit(bench, n, "server_cpu_us_per_connection", per_conn_us, "us")
         else:
-            broadcast(n, port, clients)
+            broadcast(n, http_port, clients, emit)
 
         for client in clients:
             client.send("quit")
@@ -614,7 +637,7 @@ def run_bench(bench: str, n: int) -> None:
             child.stop(STOP_GRACE_S)
 
 
-def broadcast(n: int, port: int, clients: list[Child]) -> None:
+def broadcast(n: int, port: int, clients: list[Child], emit: Emit) -> None:
     time.sleep(0.2)  # let the clients' watchers start
     t_trigger = time.monotonic()
     server_times = json.loads(http_get(port, "/broadcast", BROADCAST_TIMEOUT_S))
@@ -647,11 +670,8 @@ def broadcast(n: int, port: int, clients: list[Child]) -> None:
 BENCHES = ("connections", "broadcast")
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) >= 2 and argv[1] == "_server":
-        return server_main()
-    if len(argv) == 5 and argv[1] == "_client":
-        return client_main(int(argv[2]), int(argv[3]), int(argv[4]))
+def drive(argv: list[str], server_argv: list[str], emit: Emit) -> int:
+    """The driver's command line (``<bench> <n>``), against the server ``server_argv`` starts."""
     if len(argv) != 3 or argv[1] not in BENCHES:
         print(f"usage: {argv[0]} {{{'|'.join(BENCHES)}}} <n>", file=sys.stderr)
         return 2
@@ -660,11 +680,19 @@ def main(argv: list[str]) -> int:
         print(f"n must be within 1..{MAX_N} (one server node holds them all)", file=sys.stderr)
         return 2
     try:
-        run_bench(argv[1], n)
+        run_bench(argv[1], n, server_argv, emit)
     except BenchError as exc:
         diag(f"FAILED: {exc}")
         return 1
     return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[1] == "_server":
+        return server_main()
+    if len(argv) == 5 and argv[1] == "_client":
+        return client_main(int(argv[2]), int(argv[3]), int(argv[4]))
+    return drive(argv, [sys.executable, os.path.abspath(__file__), "_server"], make_emit(IMPL))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,13 @@
 %%% actors_bench: the BEAM (Erlang/OTP) side of the trouper actor benchmarks.
 %%%
 %%% Each invocation runs ONE measurement and prints one JSON object per line
-%%% on stdout:
+%%% on stdout (bench_util.erl has the format and the shared helpers);
+%%% anything else (diagnostics, errors) goes to stderr.
 %%%
-%%%   {"impl": "beam", "bench": "<bench>", "n": <n>, "metric": "<metric>",
-%%%    "value": <number>, "unit": "<unit>"}
-%%%
-%%% (on a single line). Anything else (diagnostics, errors) goes to stderr.
-%%%
-%%% Build and run (this is exactly what run_beam.sh does):
+%%% Build and run (this is exactly what run_beam.sh does, via run_module.sh):
 %%%
 %%%   D=$(mktemp -d)
-%%%   erlc -o "$D" benchmarks/beam/actors_bench.erl
+%%%   erlc -o "$D" benchmarks/beam/bench_util.erl benchmarks/beam/actors_bench.erl
 %%%   erl -noshell -noinput +S 2:2 +P 4000000 -pa "$D" \
 %%%       -run actors_bench main <bench> <n> -s init stop
 %%%
@@ -57,7 +53,7 @@
 -behaviour(gen_server).
 
 %% Entry point.
--export([main/1]).
+-export([main/1, run/2]).
 %% Used via erlang:hibernate/3, so must be exported.
 -export([hibernated_loop/0]).
 %% gen_server callbacks (the "call" benchmark's server is this module).
@@ -70,31 +66,10 @@
 %% Entry point
 %% ---------------------------------------------------------------------------
 
-%% Called by `-run actors_bench main <bench> <n>` with the arguments as
-%% strings. The benchmark itself runs in a fresh process (a clean mailbox
-%% and heap, not the init/boot process); we wait for it and halt.
-main([BenchStr, NStr]) ->
-    Self = self(),
-    {Pid, MRef} = spawn_monitor(fun() ->
-        Bench = list_to_atom(BenchStr),
-        N = list_to_integer(NStr),
-        true = N > 0,
-        Metrics = run(Bench, N),
-        Self ! {self(), {ok, Bench, N, Metrics}}
-    end),
-    receive
-        {Pid, {ok, Bench, N, Metrics}} ->
-            [emit(Bench, N, M, V, U) || {M, V, U} <- Metrics],
-            erlang:halt(0);
-        {'DOWN', MRef, process, Pid, Reason} ->
-            io:format(standard_error, "actors_bench ~s ~s failed: ~p~n",
-                      [BenchStr, NStr, Reason]),
-            erlang:halt(1)
-    end;
+%% Called by `-run actors_bench main <bench> <n>`; bench_util:main/2 runs
+%% run/2 in a fresh process, prints the metrics and halts.
 main(Args) ->
-    io:format(standard_error,
-              "usage: -run actors_bench main <bench> <n>  (got ~p)~n", [Args]),
-    erlang:halt(2).
+    bench_util:main(?MODULE, Args).
 
 %% Each benchmark returns a list of {Metric, Value, Unit}.
 run(spawn, N)            -> bench_spawn(N, plain);
@@ -127,23 +102,23 @@ bench_spawn(N, Mode) ->
     %% count. BaseCount is used by the teardown wait below.
     garbage_collect(),
     BaseCount = erlang:system_info(process_count),
-    Rss0 = rss_bytes(),
+    Rss0 = bench_util:rss_bytes(),
     Mem0 = erlang:memory(total),
 
     %% Timed: spawn all N, then wait for the last one to start running.
     %% We keep the pids in a list (16 B per process on our heap) because we
     %% need them for the teardown; the Python side likewise holds a
     %% reference per actor.
-    T0 = now_native(),
-    Pids = spawn_n(N, Body, []),
+    T0 = bench_util:now_native(),
+    Pids = bench_util:spawn_n(N, Body),
     receive all_started -> ok end,
-    T1 = now_native(),
+    T1 = bench_util:now_native(),
 
     %% Untimed: let the schedulers go idle (for spawn_hibernated the last
     %% few processes may still be inside erlang:hibernate/3), then measure.
-    wait_run_queues_empty(),
+    bench_util:wait_run_queues_empty(),
     garbage_collect(),
-    Rss1 = rss_bytes(),
+    Rss1 = bench_util:rss_bytes(),
     Mem1 = erlang:memory(total),
 
     %% Teardown. We deliberately do NOT monitor or link the N processes:
@@ -153,15 +128,15 @@ bench_spawn(N, Mode) ->
     %% untrappable kill signal and poll the VM's live process count until
     %% it is back at the baseline taken before spawning (a process leaves
     %% the process table only once its exit is fully done).
-    T2 = now_native(),
+    T2 = bench_util:now_native(),
     lists:foreach(fun(P) -> exit(P, kill) end, Pids),
-    wait_process_count(BaseCount),
-    T3 = now_native(),
+    bench_util:wait_process_count(BaseCount),
+    T3 = bench_util:now_native(),
 
-    [{spawn_rate, N / secs(T1 - T0), "1/s"},
+    [{spawn_rate, N / bench_util:secs(T1 - T0), "1/s"},
      {bytes_per_process, (Rss1 - Rss0) / N, "B"},
      {erlang_bytes_per_process, (Mem1 - Mem0) / N, "B"},
-     {teardown_s, secs(T3 - T2), "s"}].
+     {teardown_s, bench_util:secs(T3 - T2), "s"}].
 
 %% Each spawned process bumps the shared counter once it runs; the one
 %% that brings it to N tells the coordinator.
@@ -181,9 +156,6 @@ hibernated_loop() ->
     receive _ -> ok end,
     erlang:hibernate(?MODULE, hibernated_loop, []).
 
-spawn_n(0, _Body, Acc) -> Acc;
-spawn_n(K, Body, Acc) -> spawn_n(K - 1, Body, [spawn(Body) | Acc]).
-
 %% ---------------------------------------------------------------------------
 %% fanout
 %% ---------------------------------------------------------------------------
@@ -199,20 +171,20 @@ bench_fanout(N) ->
     BaseCount = erlang:system_info(process_count),
 
     %% Untimed setup: all N processes exist and wait in receive.
-    Pids = spawn_n(N, Body, []),
+    Pids = bench_util:spawn_n(N, Body),
     receive all_started -> ok end,
-    wait_run_queues_empty(),
+    bench_util:wait_run_queues_empty(),
 
     %% Timed: one message to each; the handler that brings the counter to
     %% N reports. The clock stops when that report arrives.
-    T0 = now_native(),
+    T0 = bench_util:now_native(),
     lists:foreach(fun(P) -> P ! go end, Pids),
     receive all_handled -> ok end,
-    T1 = now_native(),
+    T1 = bench_util:now_native(),
 
     lists:foreach(fun(P) -> exit(P, kill) end, Pids),
-    wait_process_count(BaseCount),
-    [{fanout_s, secs(T1 - T0), "s"}].
+    bench_util:wait_process_count(BaseCount),
+    [{fanout_s, bench_util:secs(T1 - T0), "s"}].
 
 fanout_loop(Ctr, N, Parent) ->
     receive
@@ -232,11 +204,11 @@ fanout_loop(Ctr, N, Parent) ->
 %% pong, N times. One round trip = one ping + one pong.
 bench_pingpong(N) ->
     Ponger = spawn_link(fun ponger/0),
-    T0 = now_native(),
+    T0 = bench_util:now_native(),
     ping_n(N, Ponger),
-    T1 = now_native(),
+    T1 = bench_util:now_native(),
     Ponger ! stop,
-    [{round_trips_per_s, N / secs(T1 - T0), "1/s"}].
+    [{round_trips_per_s, N / bench_util:secs(T1 - T0), "1/s"}].
 
 ping_n(0, _Ponger) -> ok;
 ping_n(K, Ponger) ->
@@ -258,12 +230,12 @@ ponger() ->
 %% timeout, as ordinary code would) to a minimal server.
 bench_call(N) ->
     {ok, Server} = gen_server:start_link(?MODULE, [], []),
-    T0 = now_native(),
+    T0 = bench_util:now_native(),
     call_n(N, Server),
-    T1 = now_native(),
+    T1 = bench_util:now_native(),
     unlink(Server),
     exit(Server, kill),
-    [{calls_per_s, N / secs(T1 - T0), "1/s"}].
+    [{calls_per_s, N / bench_util:secs(T1 - T0), "1/s"}].
 
 call_n(0, _Server) -> ok;
 call_n(K, Server) ->
@@ -291,60 +263,14 @@ bench_send(N, S) ->
                               receive go -> send_n(Share, Receiver) end
                           end)
                || Share <- Shares],
-    T0 = now_native(),
+    T0 = bench_util:now_native(),
     lists:foreach(fun(P) -> P ! go end, Senders),
     receive counted -> ok end,
-    T1 = now_native(),
-    [{msgs_per_s, N / secs(T1 - T0), "1/s"}].
+    T1 = bench_util:now_native(),
+    [{msgs_per_s, N / bench_util:secs(T1 - T0), "1/s"}].
 
 send_n(0, _To) -> ok;
 send_n(K, To) -> To ! msg, send_n(K - 1, To).
 
 count_loop(0, Parent) -> Parent ! counted;
 count_loop(K, Parent) -> receive msg -> count_loop(K - 1, Parent) end.
-
-%% ---------------------------------------------------------------------------
-%% Helpers
-%% ---------------------------------------------------------------------------
-
-now_native() -> erlang:monotonic_time().
-
-secs(NativeDelta) ->
-    erlang:convert_time_unit(NativeDelta, native, nanosecond) / 1.0e9.
-
-%% Resident set size of this emulator (OS process), in bytes, from
-%% /proc/<pid>/status.
-rss_bytes() ->
-    {ok, Bin} = file:read_file("/proc/" ++ os:getpid() ++ "/status"),
-    [Line] = [L || L <- binary:split(Bin, <<"\n">>, [global]),
-                   binary:match(L, <<"VmRSS:">>) =:= {0, 6}],
-    [_, Kb, <<"kB">>] = binary:split(Line, [<<" ">>, <<"\t">>],
-                                     [global, trim_all]),
-    binary_to_integer(Kb) * 1024.
-
-%% Poll until at most Base processes are alive. Between polls we only
-%% erlang:yield/0 (go to the back of the run queue) rather than sleep, so
-%% small teardowns are not rounded up to the 1 ms timer granularity, while
-%% the dying processes still get the schedulers.
-wait_process_count(Base) ->
-    case erlang:system_info(process_count) =< Base of
-        true -> ok;
-        false -> erlang:yield(), wait_process_count(Base)
-    end.
-
-%% Poll until no scheduler has runnable work (other than this process,
-%% which is running and so not queued).
-wait_run_queues_empty() ->
-    case erlang:statistics(total_run_queue_lengths_all) of
-        0 -> ok;
-        _ -> receive after 1 -> ok end, wait_run_queues_empty()
-    end.
-
-%% One JSON line on stdout.
-emit(Bench, N, Metric, Value, Unit) ->
-    io:format("{\"impl\": \"beam\", \"bench\": \"~s\", \"n\": ~b, "
-              "\"metric\": \"~s\", \"value\": ~s, \"unit\": \"~s\"}~n",
-              [Bench, N, Metric, json_number(Value), Unit]).
-
-json_number(V) when is_integer(V) -> integer_to_list(V);
-json_number(V) when is_float(V) -> float_to_list(V, [short]).

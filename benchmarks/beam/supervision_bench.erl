@@ -2,17 +2,15 @@
 %%% benchmarks.
 %%%
 %%% Same conventions as actors_bench.erl: each invocation runs ONE
-%%% measurement and prints one JSON object per line on stdout:
+%%% measurement and prints one JSON object per line on stdout (the format
+%%% and the shared helpers are in bench_util.erl). Anything else
+%%% (diagnostics, errors) goes to stderr.
 %%%
-%%%   {"impl": "beam", "bench": "<bench>", "n": <n>, "metric": "<metric>",
-%%%    "value": <number>, "unit": "<unit>"}
-%%%
-%%% (on a single line). Anything else (diagnostics, errors) goes to stderr.
-%%%
-%%% Build and run (this is exactly what run_beam_supervision.sh does):
+%%% Build and run (this is exactly what run_beam_supervision.sh does, via
+%%% run_module.sh):
 %%%
 %%%   D=$(mktemp -d)
-%%%   erlc -o "$D" benchmarks/beam/supervision_bench.erl
+%%%   erlc -o "$D" benchmarks/beam/bench_util.erl benchmarks/beam/supervision_bench.erl
 %%%   erl -noshell -noinput +S 2:2 +P 4000000 -pa "$D" \
 %%%       -run supervision_bench main <bench> <n> -s init stop
 %%%
@@ -95,7 +93,7 @@
 -behaviour(gen_server).
 
 %% Entry point.
--export([main/1]).
+-export([main/1, run/2]).
 %% Child start functions (called by the supervisors via their child specs).
 -export([start_idle_worker/0, start_reporting_worker/1]).
 %% supervisor and gen_server callbacks.
@@ -105,33 +103,11 @@
 %% Entry point
 %% ---------------------------------------------------------------------------
 
-%% Called by `-run supervision_bench main <bench> <n>` with the arguments as
-%% strings. The benchmark itself runs in a fresh process (a clean mailbox
-%% and heap, not the init/boot process); we wait for it and halt.
-main([BenchStr, NStr]) ->
-    configure_logger(),
-    Self = self(),
-    {Pid, MRef} = spawn_monitor(fun() ->
-        Bench = list_to_atom(BenchStr),
-        N = list_to_integer(NStr),
-        true = N > 0,
-        Metrics = run(Bench, N),
-        Self ! {self(), {ok, Bench, N, Metrics}}
-    end),
-    receive
-        {Pid, {ok, Bench, N, Metrics}} ->
-            [emit(Bench, N, M, V, U) || {M, V, U} <- Metrics],
-            erlang:halt(0);
-        {'DOWN', MRef, process, Pid, Reason} ->
-            io:format(standard_error, "supervision_bench ~s ~s failed: ~p~n",
-                      [BenchStr, NStr, Reason]),
-            erlang:halt(1)
-    end;
+%% Called by `-run supervision_bench main <bench> <n>`; bench_util:main/2 runs
+%% run/2 in a fresh process, prints the metrics and halts.
 main(Args) ->
-    io:format(standard_error,
-              "usage: -run supervision_bench main <bench> <n>  (got ~p)~n",
-              [Args]),
-    erlang:halt(2).
+    configure_logger(),
+    bench_util:main(?MODULE, Args).
 
 %% Each benchmark returns a list of {Metric, Value, Unit}.
 run(sup_children, N) -> bench_sup_children(N);
@@ -201,21 +177,21 @@ bench_sup_children(N) ->
 
     %% Baseline with the empty supervisor running, after a GC of this
     %% process so its own garbage does not count.
-    wait_run_queues_empty(),
+    bench_util:wait_run_queues_empty(),
     garbage_collect(),
-    Rss0 = rss_bytes(),
+    Rss0 = bench_util:rss_bytes(),
     Mem0 = erlang:memory(total),
 
     %% Timed: N sequential start_child calls. We do not keep the pids: the
     %% supervisor holds them (that is the point of supervising).
-    T0 = now_native(),
+    T0 = bench_util:now_native(),
     ok = start_children(N, Sup),
-    T1 = now_native(),
+    T1 = bench_util:now_native(),
 
     %% Untimed: let the schedulers go idle, then measure.
-    wait_run_queues_empty(),
+    bench_util:wait_run_queues_empty(),
     garbage_collect(),
-    Rss1 = rss_bytes(),
+    Rss1 = bench_util:rss_bytes(),
     Mem1 = erlang:memory(total),
     N = proplists:get_value(active, supervisor:count_children(Sup)),
 
@@ -226,15 +202,15 @@ bench_sup_children(N) ->
     %% waits for all of them to die, then exits.
     unlink(Sup),
     MRef = monitor(process, Sup),
-    T2 = now_native(),
+    T2 = bench_util:now_native(),
     exit(Sup, shutdown),
     receive {'DOWN', MRef, process, Sup, shutdown} -> ok end,
-    T3 = now_native(),
+    T3 = bench_util:now_native(),
 
-    [{start_rate, N / secs(T1 - T0), "1/s"},
+    [{start_rate, N / bench_util:secs(T1 - T0), "1/s"},
      {bytes_per_child, (Rss1 - Rss0) / N, "B"},
      {erlang_bytes_per_child, (Mem1 - Mem0) / N, "B"},
-     {shutdown_s, secs(T3 - T2), "s"}].
+     {shutdown_s, bench_util:secs(T3 - T2), "s"}].
 
 start_children(0, _Sup) -> ok;
 start_children(K, Sup) ->
@@ -251,28 +227,28 @@ bench_restart(N) ->
     First = receive {started, P} -> P end,
 
     %% Timed: N kill/restart cycles, each one timed on its own too.
-    T0 = now_native(),
+    T0 = bench_util:now_native(),
     {Latencies, _Last} = restart_n(N, First, []),
-    T1 = now_native(),
+    T1 = bench_util:now_native(),
 
     unlink(Sup),
     exit(Sup, kill),
 
     Sorted = lists:sort(Latencies),
-    [{restarts_per_s, N / secs(T1 - T0), "1/s"},
-     {restart_latency_us, micros(median(Sorted)), "us"},
-     {restart_latency_p99_us, micros(nearest_rank(0.99, Sorted)), "us"}].
+    [{restarts_per_s, N / bench_util:secs(T1 - T0), "1/s"},
+     {restart_latency_us, bench_util:micros(median(Sorted)), "us"},
+     {restart_latency_p99_us, bench_util:micros(nearest_rank(0.99, Sorted)), "us"}].
 
 %% Kill the current child and wait for its replacement to report from its
 %% init/1; K times. Returns the K latencies (native time units) and the
 %% last child's pid.
 restart_n(0, Child, Acc) -> {Acc, Child};
 restart_n(K, Child, Acc) ->
-    T0 = now_native(),
+    T0 = bench_util:now_native(),
     exit(Child, kill),
     receive
         {started, Next} ->
-            T1 = now_native(),
+            T1 = bench_util:now_native(),
             restart_n(K - 1, Next, [T1 - T0 | Acc])
     end.
 
@@ -291,45 +267,3 @@ nearest_rank(P, Sorted) ->
     Len = length(Sorted),
     Rank = max(1, ceil(P * Len)),
     lists:nth(Rank, Sorted).
-
-%% ---------------------------------------------------------------------------
-%% Helpers (as in actors_bench.erl)
-%% ---------------------------------------------------------------------------
-
-now_native() -> erlang:monotonic_time().
-
-secs(NativeDelta) ->
-    erlang:convert_time_unit(NativeDelta, native, nanosecond) / 1.0e9.
-
-%% A native-unit duration (possibly a float, from median/1) in microseconds.
-micros(NativeDelta) ->
-    NsPerUnit = erlang:convert_time_unit(1, second, nanosecond)
-                / erlang:convert_time_unit(1, second, native),
-    NativeDelta * NsPerUnit / 1.0e3.
-
-%% Resident set size of this emulator (OS process), in bytes, from
-%% /proc/<pid>/status.
-rss_bytes() ->
-    {ok, Bin} = file:read_file("/proc/" ++ os:getpid() ++ "/status"),
-    [Line] = [L || L <- binary:split(Bin, <<"\n">>, [global]),
-                   binary:match(L, <<"VmRSS:">>) =:= {0, 6}],
-    [_, Kb, <<"kB">>] = binary:split(Line, [<<" ">>, <<"\t">>],
-                                     [global, trim_all]),
-    binary_to_integer(Kb) * 1024.
-
-%% Poll until no scheduler has runnable work (other than this process,
-%% which is running and so not queued).
-wait_run_queues_empty() ->
-    case erlang:statistics(total_run_queue_lengths_all) of
-        0 -> ok;
-        _ -> receive after 1 -> ok end, wait_run_queues_empty()
-    end.
-
-%% One JSON line on stdout.
-emit(Bench, N, Metric, Value, Unit) ->
-    io:format("{\"impl\": \"beam\", \"bench\": \"~s\", \"n\": ~b, "
-              "\"metric\": \"~s\", \"value\": ~s, \"unit\": \"~s\"}~n",
-              [Bench, N, Metric, json_number(Value), Unit]).
-
-json_number(V) when is_integer(V) -> integer_to_list(V);
-json_number(V) when is_float(V) -> float_to_list(V, [short]).

@@ -1,7 +1,8 @@
 """Every benchmark runs at its --quick size in the test suite, so none of them rots.
 
 This is not a performance test: it checks that each implementation (trouper, BEAM, the
-naive trio baseline) runs every bench and reports every metric it promises.
+naive trio baseline, the alternative servers) runs every bench and reports every metric
+it promises.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def test_every_benchmark_runs_at_quick_size_for_every_implementation(tmp_path: P
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads(results.read_text())
     text = json.dumps(report)
-    for impl in ("trouper", "beam", "trio-task"):
+    for impl in ("trouper", "beam", "trio-task", "beam-pg", "beam-registry", "trio-websocket"):
         assert f'"{impl}"' in text, f"{impl} produced no results"
-    for suite in ("actors", "supervision"):
-        assert suite in text, f"the {suite} suite did not run"
+    for suite in ("actors", "supervision", "pubsub", "websocket", "transports"):
+        assert suite in report["suites"], f"the {suite} suite did not run"

@@ -3,6 +3,7 @@
 ``protocol`` is the sans-I/O wire format (no trio). On top of it: the ``Socket`` and
 ``Channel`` behaviours, one supervised task process per WebSocket connection, one process
 per joined channel, and an ``Endpoint`` that serves HTTP and the socket on one port.
+``sign_token`` / ``verify_token`` are Phoenix.Token's signed connect tokens.
 """
 
 from . import protocol as protocol
@@ -24,6 +25,12 @@ from ._presence import track as track
 from ._presence import untrack as untrack
 from ._presence import update as update
 from ._socket import Socket as Socket
+from ._token import ExpiredTokenError as ExpiredTokenError
+from ._token import InvalidTokenError as InvalidTokenError
+from ._token import MissingTokenError as MissingTokenError
+from ._token import TokenError as TokenError
+from ._token import sign_token as sign_token
+from ._token import verify_token as verify_token
 from ._virtual import ClientClose as ClientClose
 from ._virtual import ClientFrame as ClientFrame
 from ._virtual import FrameCounter as FrameCounter
@@ -39,22 +46,28 @@ __all__ = [
     "ClientClose",
     "ClientFrame",
     "Endpoint",
+    "ExpiredTokenError",
     "FrameCounter",
     "FrameRecorder",
     "HttpRequest",
     "HttpResponse",
+    "InvalidTokenError",
     "JoinRefused",
+    "MissingTokenError",
     "Presence",
     "Reply",
     "Socket",
+    "TokenError",
     "VirtualConnection",
     "dispatcher",
     "endpoint_spec",
     "list_presences",
     "protocol",
+    "sign_token",
     "start_endpoint",
     "track",
     "untrack",
     "update",
+    "verify_token",
     "virtual_connection_spec",
 ]
