@@ -10,13 +10,13 @@ under the endpoint's connections supervisor, whose transport only counts bytes) 
 socket rules run, a channel process (reactive) is started linked to the connection, its
 ``join`` runs, it subscribes to the pubsub with a fastlane entry, and the join reply is
 encoded and written. Then one broadcast (``ChannelSocket.broadcast``'s path: pubsub with
-the fastlane dispatcher) goes out; ``broadcast_s`` is the time until every connection's
+the fastlane dispatcher) goes out; ``fanout_s`` is the time until every connection's
 transport holds the encoded frame (the fastlane writes synchronously, so that is when
 ``broadcast`` returns; every counter is checked afterwards, untimed).
 
 Metrics: ``join_s`` (all n connected and joined), ``joins_per_s``, ``bytes_per_subscriber``
 (VmRSS after the joins minus before, over n: connection process, session, channel process,
-channel state, fastlane entry, subscription), ``broadcast_s``. JSON lines on stdout (the
+channel state, fastlane entry, subscription), ``fanout_s``. JSON lines on stdout (the
 protocol of ``benchmarks/run.py``), progress on stderr.
 """
 
@@ -116,7 +116,7 @@ async def fanout(n: int, show: bool) -> None:
     missing = sum(1 for counter in counters if counter.frames != 2)
     if missing:
         raise RuntimeError(f"{missing:,} of {n:,} connections did not get the broadcast")
-    emit("fanout", n, "broadcast_s", broadcast_s, "s")
+    emit("fanout", n, "fanout_s", broadcast_s, "s")
     if show:
         progress(f"  broadcast reached all {n:,} in {broadcast_s:.3f} s")
     raise SystemExit(0)  # skip the orderly shutdown of n connections: not measured here
