@@ -682,10 +682,12 @@ TRANSPORTS = replace(
     description=(
         "DESIGN.md section 4's question: which WebSocket transport should the endpoint use? "
         "The websocket suite's load (same client processes, same Phoenix V2 frames, same "
-        "metrics) against two servers that differ only in the transport. `trouper`: "
-        "`trouper.channels`' endpoint, which drives wsproto directly on non-blocking "
-        "sockets (reads in the connection process's one task, frames built once and "
-        "written with `send` by the fastlane). `trio-websocket`: the same node, app, "
+        "metrics) against servers that differ only in the transport. `trouper`: "
+        "`trouper.channels`' endpoint as configured by default, which drives wsproto "
+        "directly on non-blocking sockets from *reactive* connection processes woken by one "
+        "edge-triggered epoll poller (frames built once and written with `send` by the "
+        'fastlane). `trouper-task`: the same endpoint with `transport="task"`, a trio '
+        "task per connection process waiting on its socket. `trio-websocket`: the same node, app, "
         "supervised connection processes, `Channel` processes and pubsub, with each "
         "connection's socket handed to trio-websocket (`wrap_server_stream`: a reader task "
         "per connection, an `await send_message` per frame; a broadcast is encoded once by "
@@ -695,6 +697,12 @@ TRANSPORTS = replace(
     ),
     impls=(
         *WEBSOCKET.impls,
+        Impl(
+            "trouper-task",
+            (sys.executable, str(BENCH_DIR / "websocket_trouper.py")),
+            BENCH_DIR / "websocket_trouper.py",
+            env={**PYTHON_ENV, "WS_BENCH_TRANSPORT": "task"},
+        ),
         Impl(
             "trio-websocket",
             (sys.executable, str(BENCH_DIR / "websocket_trio_websocket.py")),

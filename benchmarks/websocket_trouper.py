@@ -180,7 +180,13 @@ def broadcast_route(
 async def start_chat_server(host: str = SERVER_HOST, port: int = 0) -> int:
     """Start the pubsub and the endpoint in the current node; return the bound port."""
     await PubSub.start_link(PUBSUB, shards=SHARDS)
-    endpoint = Endpoint(ChatSocket, pubsub=PUBSUB, routes={"/broadcast": broadcast_route()})
+    endpoint = Endpoint(
+        ChatSocket,
+        pubsub=PUBSUB,
+        routes={"/broadcast": broadcast_route()},
+        # "auto" (reactive connection processes: the Lobby is plain def) or "task"
+        transport=os.environ.get("WS_BENCH_TRANSPORT", "auto"),  # type: ignore[arg-type]
+    )
     _, bound = await start_endpoint(endpoint, host, port)
     return bound
 
