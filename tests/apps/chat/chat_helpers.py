@@ -23,6 +23,7 @@ from trouper.apps.chat import ChatConfig, chat_application
 WAIT = 10.0  # real seconds; a bound on waits for loopback traffic, not a sleep
 LIMIT = 30  # real seconds for a program's output: turns a hang into a failure
 LISTENING = re.compile(r"chat_listening .*url=http://127\.0\.0\.1:(\d+)/")
+CLUSTER_READY = re.compile(r"trouper cluster: 2 nodes ready on 127\.0\.0\.1:(\d+)")
 
 
 @attrs.frozen

@@ -14,13 +14,12 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import trio
-from chat_helpers import LIMIT, LISTENING, WAIT, running
+from chat_helpers import CLUSTER_READY, LIMIT, LISTENING, WAIT, running
 
 import trouper
 from presence_view import PresenceView
 from trouper.channels.client import Client, JoinedChannel, open_client
 
-READY = re.compile(r"trouper cluster: 2 nodes ready on 127\.0\.0\.1:(\d+)")
 NO_HIREDIS = "import sys; sys.modules['hiredis'] = None\nfrom trouper.__main__ import main\n"
 
 
@@ -72,7 +71,7 @@ async def said(channel: JoinedChannel, body: str) -> dict[str, Any]:
 async def test_two_nodes_share_messages_presence_and_history_and_ctrl_c_stops_all() -> None:
     argv = [sys.executable, "-m", "trouper", "chat", "--nodes", "2", "--port", "0"]
     async with running([*argv, "--history", "2"]) as program:
-        url = f"ws://127.0.0.1:{(await program.wait_for(READY))[1]}/socket/websocket"
+        url = f"ws://127.0.0.1:{(await program.wait_for(CLUSTER_READY))[1]}/socket/websocket"
         async with trouper.open_node(), AsyncExitStack() as stack:
             on = await clients_on_each_node(stack, url, 2)
             assert sorted(on) == ["node1", "node2"]
@@ -113,8 +112,8 @@ async def test_two_nodes_share_messages_presence_and_history_and_ctrl_c_stops_al
     stops = re.findall(r"stopped (node\d) \(exit status (\d+)\)|(stopped redis-server)", output)
     assert stops == [("node2", "0", ""), ("node1", "0", ""), ("", "", "stopped redis-server")]
     assert output.count("trouper chat  http://127.0.0.1:") == 1  # one banner, from node1
-    assert re.search(r"user_joined .*node=node1 .*user=ann", output)
-    assert re.search(r"user_joined .*node=node2 .*user=bob", output)
+    assert re.search(r"user_joined +\[node1\] .*user=ann", output)
+    assert re.search(r"user_joined +\[node2\] .*user=bob", output)
     assert "Traceback" not in output
 
 

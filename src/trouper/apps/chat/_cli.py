@@ -59,12 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def configure_logging(level: str, colors: bool | None = None, node: str | None = None) -> None:
-    """Readable console output on stdout: time, level, event, then the fields (and
-    ``node=...`` on every line when ``node`` is given: the nodes of a cluster share the
-    terminal)."""
+    """Readable console output on stdout: time, level, event, then the fields. With
+    ``node``, every line names the node that logged it (``[node1]`` after the event): the
+    nodes of a cluster share the terminal, and some events have a ``node`` field of their
+    own (the peer in ``nodeup``)."""
 
     def add_node(logger: Any, method: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
-        event.setdefault("node", node)
+        event["logger_name"] = node  # the console renderer shows it as [node]
         return event
 
     structlog.configure(
