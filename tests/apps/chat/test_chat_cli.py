@@ -74,5 +74,13 @@ async def test_the_console_script_lists_the_chat_options() -> None:
     script = Path(sys.executable).parent / "trouper"
     result = await trio.run_process([script, "chat", "--help"], capture_stdout=True)
     usage = result.stdout.decode()
-    for option in ("--host", "--port", "--idle-timeout", "--history", "--log-level"):
+    for option in (
+        "--host",
+        "--port",
+        "--idle-timeout",
+        "--history",
+        "--log-level",
+        "--nodes",
+        "--redis",
+    ):
         assert option in usage
