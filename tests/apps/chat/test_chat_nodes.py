@@ -50,15 +50,17 @@ async def wait_until_nodes_see(observer: JoinedChannel, node: str, others: list[
 
 
 async def history_on(client: Client, expected: list[tuple[str, str, str]]) -> None:
-    """Join the lobby again until this client's node has ``expected`` as its history
-    (a message from the other node reaches its history as it reaches its clients: soon)."""
+    """Join the lobby again until this client's node has ``expected`` as its history.
+
+    A message from the other node reaches this node's history owner before its clients (it
+    is published first), but the owner appends it when the scheduler runs it: each join is
+    a round trip to the node, so this loop waits on the node, not on a timer."""
     with trio.fail_after(WAIT):
         while True:
             lobby = await client.join("rooms:lobby", {"user": "reader"})
             history = [(m["user"], m["body"], m["node"]) for m in lobby.response["history"]]
             if history == expected:
                 return
-            await trio.sleep(0.05)
 
 
 async def said(channel: JoinedChannel, body: str) -> dict[str, Any]:

@@ -104,9 +104,10 @@ def serve(args: argparse.Namespace) -> int:
         raise SystemExit("--history must be >= 0")
     if args.idle_timeout <= 0:
         raise SystemExit("--idle-timeout must be > 0")
-    if args.nodes < 1:
+    nodes, redis = getattr(args, "nodes", 1), getattr(args, "redis", None)  # older callers
+    if nodes < 1:
         raise SystemExit("--nodes must be >= 1")
-    if args.nodes > 1 or args.redis is not None:
+    if nodes > 1 or redis is not None:
         return serve_nodes(args)
     configure_logging(args.log_level)
 

@@ -3,10 +3,9 @@
 ``snapshot(config)`` describes the application as plain data: its supervision tree
 (supervisors, children, restart counts, mailbox lengths, execution modes, and the channel
 processes each connection started), the node's process counts, the node's name and, in a
-cluster, the other nodes that are up. Its cost is bounded
-whatever the load: at most ``observer_children`` children per supervisor and channels per
-connection are listed, with counts of all of them, so a DynamicSupervisor of 100,000
-connections costs what 20 do.
+cluster, the other nodes that are up. Its cost is bounded whatever the load: at most
+``observer_children`` children per supervisor and channels per connection are listed, with
+counts of all of them, so a DynamicSupervisor of 100,000 connections costs what 20 do.
 
 Pages watch it through the channel topic ``observer:tree``. The ``ObserverServer`` (one per
 application) sends a new watcher the current snapshot at once, then, while anyone watches,
