@@ -13,27 +13,8 @@ from pathlib import Path
 import trio
 from cluster_helpers import Node, client_of, nodes, wait_for_nodes
 
+from presence_view import PresenceView
 from redis_server import RedisServer
-from trouper.channels.client import JoinedChannel
-
-
-class PresenceView:
-    """A client's view of who is present, kept as phoenix.js keeps it (by key)."""
-
-    def __init__(self, channel: JoinedChannel) -> None:
-        self.channel = channel
-        self.present: set[str] = set()
-
-    async def wait_for(self, keys: set[str], timeout: float = 10) -> None:
-        """Apply presence_state / presence_diff pushes until exactly ``keys`` are present."""
-        with trio.fail_after(timeout):
-            while self.present != keys:
-                event, payload = await self.channel.receive(timeout=timeout)
-                if event == "presence_state":
-                    self.present = set(payload)
-                elif event == "presence_diff":
-                    left = {key for key in payload["leaves"] if key not in payload["joins"]}
-                    self.present = (self.present | set(payload["joins"])) - left
 
 
 async def test_a_broadcast_reaches_clients_on_every_node_once(

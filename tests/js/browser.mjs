@@ -2,27 +2,12 @@
 // playwright-core) as two people would: both join, one sends and the other sees it, one
 // crashes its channel and the other keeps receiving. Prints one JSON line per observation
 // for the Python test, and saves screenshots. Usage: node browser.mjs <base-url> <artifacts-dir>
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { WAIT, openBrowser, out } from "./chromium.mjs";
 
 const [base, artifacts] = process.argv.slice(2);
-const out = (event, data = {}) => console.log(JSON.stringify({ event, ...data }));
-const WAIT = { timeout: 15000 };
 setTimeout(() => { out("error", { why: "scenario timed out" }); process.exit(1); }, 60000).unref();
-
-const profile = mkdtempSync(join(tmpdir(), "trouper-chromium-"));
-mkdirSync(artifacts, { recursive: true });
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1100, height: 680 },
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const { context, close } = await openBrowser(artifacts);
 
 const pageErrors = [];
 async function openChat(name) {
@@ -103,12 +88,10 @@ try {
 
   out("screenshots", { files: ["chat-lobby.png", "chat-ada.png", "chat-grace.png", "observer.png"].map((f) => join(artifacts, f)) });
   out("page_errors", { errors: pageErrors });
-  await context.close();
   out("done");
 } catch (error) {
   out("error", { why: String(error), page_errors: pageErrors });
-  await context.close().catch(() => {});
   process.exitCode = 1;
 } finally {
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }

@@ -31,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
 import attrs
@@ -214,10 +214,13 @@ def run_nodes(
     stop_timeout: float = 10.0,
     python: str = sys.executable,
     out: IO[str] = sys.stderr,
+    env: Mapping[str, str] | None = None,
 ) -> int:
     """Run ``nodes`` node processes of ``entry`` on one port until SIGINT/SIGTERM.
 
-    Returns 0 when stopped by a signal and every node exited cleanly, else 1.
+    Returns 0 when stopped by a signal and every node exited cleanly, else 1. ``env``:
+    variables added to every node's environment (how an application passes its own
+    options to its entry point; the :class:`NodeConfig` comes on top).
 
     Raises:
         LaunchError: no Redis could be had, or the port cannot be used.
@@ -243,7 +246,7 @@ def run_nodes(
             config = NodeConfig(
                 f"node{index + 1}", index, nodes, host, port, redis_url, True, ready_w
             )
-            children.append((config.name, _spawn(python, entry, config)))
+            children.append((config.name, _spawn(python, entry, config, env or {})))
         os.close(ready_w)
         status = _supervise(children, ready_r, stopping, out, f"{host}:{port}", redis_url)
         for name, process in reversed(children):
@@ -265,9 +268,11 @@ def run_nodes(
             signal.signal(sig, handler)
 
 
-def _spawn(python: str, entry: str, config: NodeConfig) -> subprocess.Popen[bytes]:
+def _spawn(
+    python: str, entry: str, config: NodeConfig, extra: Mapping[str, str]
+) -> subprocess.Popen[bytes]:
     assert config.ready_fd is not None
-    env = {**os.environ, **config.to_environ()}
+    env = {**os.environ, **extra, **config.to_environ()}
     return subprocess.Popen(
         [python, "-m", "trouper.cluster", "--node", entry],
         env=env,

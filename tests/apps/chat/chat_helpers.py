@@ -1,4 +1,5 @@
-"""Helpers for the chat tests: the application on a free loopback port, and plain HTTP GETs.
+"""Helpers for the chat tests: the application on a free loopback port, the command line as
+a subprocess, and plain HTTP GETs.
 
 The application runs in the test's own node (the test task is its root process), started
 as ``trouper.run`` would start it; ``on_listening`` tells the test the bound port.
@@ -6,7 +7,10 @@ as ``trouper.run`` would start it; ``on_listening`` tells the test the bound por
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import os
+import re
+import subprocess
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,6 +21,9 @@ import trouper
 from trouper.apps.chat import ChatConfig, chat_application
 
 WAIT = 10.0  # real seconds; a bound on waits for loopback traffic, not a sleep
+LIMIT = 30  # real seconds for a program's output: turns a hang into a failure
+LISTENING = re.compile(r"chat_listening .*url=http://127\.0\.0\.1:(\d+)/")
+CLUSTER_READY = re.compile(r"trouper cluster: 2 nodes ready on 127\.0\.0\.1:(\d+)")
 
 
 @attrs.frozen
@@ -31,6 +38,49 @@ class Chat:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+class Program:
+    """A running program and the output it printed so far (stdout and stderr together)."""
+
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.output = ""
+
+    async def wait_for(self, pattern: re.Pattern[str]) -> re.Match[str]:
+        assert self.process.stdout is not None
+        with trio.fail_after(LIMIT):
+            while (found := pattern.search(self.output)) is None:
+                chunk = await self.process.stdout.receive_some()
+                if not chunk:
+                    raise AssertionError(f"ended without {pattern.pattern!r}:\n{self.output}")
+                self.output += chunk.decode(errors="replace")
+        return found
+
+    async def finish(self) -> int:
+        assert self.process.stdout is not None
+        with trio.fail_after(LIMIT):
+            async for chunk in self.process.stdout:
+                self.output += chunk.decode(errors="replace")
+            return await self.process.wait()
+
+
+@asynccontextmanager
+async def running(args: Sequence[str], env: Mapping[str, str] = {}) -> AsyncIterator[Program]:
+    """A program with its stdout and stderr on one pipe; killed if it still runs at the end."""
+    process = await trio.lowlevel.open_process(
+        [*args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+    try:
+        yield Program(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.CancelScope(shield=True):
+            await process.wait()
 
 
 @asynccontextmanager

@@ -2,18 +2,21 @@
 from tests/js) opens two pages, both join, one sends and the other sees it, one crashes its
 channel and the other keeps receiving, then the observer page shows their channels.
 tests/js/browser.mjs is the person at the keyboard; it saves screenshots to test-artifacts/.
+tests/js/cluster_browser.mjs does the same on ``trouper chat --nodes 2``.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
-from chat_helpers import running_chat
+from chat_helpers import CLUSTER_READY, running, running_chat
 from structlog.testing import capture_logs
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -32,11 +35,11 @@ def _browser_installed() -> None:
     assert (JS_DIR / "node_modules" / "playwright-core").is_dir(), "run: npm ci --prefix tests/js"
 
 
-async def run_browser(base_url: str) -> list[dict[str, Any]]:
+async def run_browser(base_url: str, script: str = "browser.mjs") -> list[dict[str, Any]]:
     assert NODE is not None
     with trio.fail_after(LIMIT):
         result = await trio.run_process(
-            [NODE, "browser.mjs", base_url, str(ARTIFACTS)],
+            [NODE, script, base_url, str(ARTIFACTS)],
             cwd=JS_DIR,
             capture_stdout=True,
             capture_stderr=True,
@@ -84,3 +87,30 @@ async def test_two_people_chat_in_chromium_and_a_crash_touches_only_the_one_who_
         assert file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert file.stat().st_size > 10_000  # a rendered page, not a blank one
     print("screenshots:", *files, sep="\n  ")
+
+
+async def test_two_people_on_two_nodes_see_each_other_and_the_same_history_in_chromium() -> None:
+    argv = [sys.executable, "-m", "trouper", "chat", "--nodes", "2", "--port", "0"]
+    async with running(argv) as program:
+        port = (await program.wait_for(CLUSTER_READY))[1]
+        seen = await run_browser(f"http://127.0.0.1:{port}", "cluster_browser.mjs")
+        program.process.send_signal(signal.SIGINT)
+        assert await program.finish() == 0
+    by_event = {line["event"]: line for line in seen}
+    people = by_event["nodes"]
+    assert sorted([people["ada"], people["grace"]]) == ["node1", "node2"]
+    said = [(f"hello from {node}", node) for node in ("node1", "node2")]
+
+    def expected_on(node: str) -> list[dict[str, Any]]:  # "via" marks the other node's message
+        return [{"body": text, "via": None if at == node else f"via {at}"} for text, at in said]
+
+    # Both messages have the same id (each node numbers its own): both are shown.
+    for line in (entry for entry in seen if entry["event"] == "messages"):
+        assert sorted(line["messages"], key=str) == sorted(expected_on(line["on"]), key=str)
+    history = by_event["history"]  # a third page, on either node, gets both from history
+    assert sorted(history["messages"], key=str) == sorted(expected_on(history["on"]), key=str)
+    observer = by_event["observer"]
+    assert observer["others"] in ("node1", "node2")
+    assert observer["app"] == f"chat on {({'node1', 'node2'} - {observer['others']}).pop()}"
+    assert by_event["page_errors"]["errors"] == []
+    assert seen[-1]["event"] == "done"

@@ -4,65 +4,16 @@ are on the program's output, each bounded by ``trio.fail_after``."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import trio
-from chat_helpers import http_get
+from chat_helpers import LIMIT, LISTENING, http_get, running
 
 from trouper.channels.client import ChannelClosedError, open_client
-
-LIMIT = 30  # real seconds: turns a hang into a failure; not how long a test takes
-LISTENING = re.compile(r"chat_listening .*url=http://127\.0\.0\.1:(\d+)/")
-
-
-class Program:
-    """A running program and the output it printed so far (stdout and stderr together)."""
-
-    def __init__(self, process: trio.Process) -> None:
-        self.process = process
-        self.output = ""
-
-    async def wait_for(self, pattern: re.Pattern[str]) -> re.Match[str]:
-        assert self.process.stdout is not None
-        with trio.fail_after(LIMIT):
-            while (found := pattern.search(self.output)) is None:
-                chunk = await self.process.stdout.receive_some()
-                if not chunk:
-                    raise AssertionError(f"ended without {pattern.pattern!r}:\n{self.output}")
-                self.output += chunk.decode(errors="replace")
-        return found
-
-    async def finish(self) -> int:
-        assert self.process.stdout is not None
-        with trio.fail_after(LIMIT):
-            async for chunk in self.process.stdout:
-                self.output += chunk.decode(errors="replace")
-            return await self.process.wait()
-
-
-@asynccontextmanager
-async def running(args: Sequence[str]) -> AsyncIterator[Program]:
-    process = await trio.lowlevel.open_process(
-        [*args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        yield Program(process)
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with trio.CancelScope(shield=True):
-            await process.wait()
 
 
 async def test_trouper_chat_serves_the_page_and_the_socket_and_stops_on_sigint() -> None:
@@ -123,5 +74,13 @@ async def test_the_console_script_lists_the_chat_options() -> None:
     script = Path(sys.executable).parent / "trouper"
     result = await trio.run_process([script, "chat", "--help"], capture_stdout=True)
     usage = result.stdout.decode()
-    for option in ("--host", "--port", "--idle-timeout", "--history", "--log-level"):
+    for option in (
+        "--host",
+        "--port",
+        "--idle-timeout",
+        "--history",
+        "--log-level",
+        "--nodes",
+        "--redis",
+    ):
         assert option in usage

@@ -22,6 +22,7 @@ async def test_the_snapshot_shows_the_applications_tree_and_the_nodes_process_co
         data = await snapshot(chat.config)
 
         assert (data["application"], data["node"]) == ("chat", "nonode@nohost")
+        assert data["nodes"] == []  # a single node runs no cluster server
         assert set(data["statistics"]) == {
             "processes",
             "reactive",

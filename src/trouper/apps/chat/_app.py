@@ -4,6 +4,7 @@
 
     chat                 Supervisor, one_for_one (the Application's top supervisor)
     ├── chat.pubsub      PubSub: its shards (and a cluster adapter's processes, if any)
+    ├── trouper.cluster  in a cluster only: which nodes are up (trouper.cluster)
     ├── chat.presence    Presence server: who is in which room
     ├── chat.history     owner of the rooms' recent messages
     ├── chat.observer    snapshots of this tree for the /observer page
@@ -24,6 +25,7 @@ import structlog
 
 import trouper
 from trouper.channels import Endpoint, Presence, start_endpoint
+from trouper.cluster import Cluster
 from trouper.pubsub import Adapter, LocalAdapter, PubSub
 from trouper.supervision import Application, ChildSpec
 
@@ -50,6 +52,8 @@ def chat_application(
     node_name: str | None = None,
     shards: int = 1,
     on_listening: Callable[[str, int], None] | None = None,
+    cluster: bool = False,
+    reuse_port: bool = False,
 ) -> Application:
     """The chat as an Application; run it with ``trouper.run(app)``.
 
@@ -64,6 +68,10 @@ def chat_application(
         shards: pubsub shards.
         on_listening: called with the host and the bound port each time the endpoint
             starts: how a caller that asked for port 0 learns the port.
+        cluster: also run ``trouper.cluster``'s server (after the pubsub), so the observer
+            lists the other nodes; give a cluster adapter too. Every node of a chat
+            cluster runs the same tree, under the same names.
+        reuse_port: bind with SO_REUSEPORT, so the nodes of a cluster share the port.
     """
     config = ChatConfig() if config is None else config
     if pubsub_adapter is None:
@@ -76,7 +84,9 @@ def chat_application(
     )
 
     async def start_web() -> trouper.Pid:
-        pid, bound = await start_endpoint(endpoint, host, port, name=config.endpoint)
+        pid, bound = await start_endpoint(
+            endpoint, host, port, name=config.endpoint, reuse_port=reuse_port
+        )
         log.info(
             "chat_listening",
             url=url_of(host, bound),
@@ -87,13 +97,12 @@ def chat_application(
             on_listening(host, bound)
         return pid
 
-    return Application(
-        config.name,
-        [
-            PubSub.child_spec(config.pubsub, shards=shards, adapter=pubsub_adapter),
-            Presence.child_spec(config.presence, pubsub=config.pubsub),
-            history_spec(config.history_store, config.history, config.max_rooms),
-            observer_spec(config),
-            ChildSpec(config.endpoint, start_web, type="supervisor"),
-        ],
-    )
+    children = [
+        PubSub.child_spec(config.pubsub, shards=shards, adapter=pubsub_adapter),
+        *([Cluster.child_spec(config.pubsub)] if cluster else []),
+        Presence.child_spec(config.presence, pubsub=config.pubsub),
+        history_spec(config.history_store, config.history, config.max_rooms, config.pubsub),
+        observer_spec(config),
+        ChildSpec(config.endpoint, start_web, type="supervisor"),
+    ]
+    return Application(config.name, children)

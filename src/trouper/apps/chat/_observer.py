@@ -2,15 +2,16 @@
 
 ``snapshot(config)`` describes the application as plain data: its supervision tree
 (supervisors, children, restart counts, mailbox lengths, execution modes, and the channel
-processes each connection started), and the node's process counts. Its cost is bounded
-whatever the load: at most ``observer_children`` children per supervisor and channels per
-connection are listed, with counts of all of them, so a DynamicSupervisor of 100,000
-connections costs what 20 do.
+processes each connection started), the node's process counts, the node's name and, in a
+cluster, the other nodes that are up. Its cost is bounded whatever the load: at most
+``observer_children`` children per supervisor and channels per connection are listed, with
+counts of all of them, so a DynamicSupervisor of 100,000 connections costs what 20 do.
 
 Pages watch it through the channel topic ``observer:tree``. The ``ObserverServer`` (one per
 application) sends a new watcher the current snapshot at once, then, while anyone watches,
 takes a snapshot every ``observer_interval`` seconds and broadcasts it on the topic if it
-changed. Nobody watching: no work at all.
+changed. Nobody watching: no work at all. The broadcast is local: in a cluster each node's
+observer shows that node's tree to the pages it serves.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import attrs
 
 import trouper
-from trouper import pubsub
+from trouper import cluster, pubsub
 from trouper.channels import Broadcast, Channel, dispatcher
 from trouper.supervision import ChildSpec, tree
 
@@ -30,14 +31,23 @@ TOPIC = "observer:tree"
 
 
 async def snapshot(config: ChatConfig) -> dict[str, Any]:
-    """The application's tree and the node's statistics, as JSON-ready data."""
+    """The application's tree and the node's statistics, as JSON-ready data.
+
+    ``node`` is this node's name, ``nodes`` the other nodes up now (``trouper.cluster``'s
+    ``nodes()``; empty on a single node, which runs no cluster server).
+    """
     try:
         node: str | None = pubsub.node_name(config.pubsub)
     except trouper.TrouperError:  # the pubsub is restarting
         node = None
+    try:
+        nodes = cluster.nodes()
+    except cluster.ClusterError:  # a single node, or the cluster server is restarting
+        nodes = []
     return {
         "application": config.name,
         "node": node,
+        "nodes": nodes,
         "statistics": attrs.asdict(trouper.statistics()),
         "max_children": config.observer_children,
         "tree": await tree(config.name, max_children=config.observer_children, linked=True),
@@ -84,7 +94,7 @@ class ObserverServer(trouper.GenServer):
             data = await self._snapshot()
             if data is not None and data != self.last:
                 self.last = data
-                pubsub.broadcast(
+                pubsub.local_broadcast(  # this node's tree, for the pages this node serves
                     self.config.pubsub, TOPIC, Broadcast(TOPIC, "tree", data), dispatcher=dispatcher
                 )
             self._tick_later()

@@ -10,7 +10,7 @@
     status: $("status"), banner: $("banner"), messages: $("messages"), online: $("online"),
     count: $("online-count"), composer: $("composer"), body: $("body"),
   };
-  let session = null; // {socket, channel, presence, me, room, joins, synced}
+  let session = null; // {socket, channel, presence, me, room, node, joins, synced}
   let bannerTimer = null;
 
   function setStatus(kind, text) {
@@ -44,9 +44,11 @@
   function scrollDown() { ui.messages.scrollTop = ui.messages.scrollHeight; }
 
   function addMessage(msg) {
-    if (ui.messages.querySelector(`[data-id="${msg.id}"]`)) return; // already shown
+    // Ids are numbered per node: in a cluster a message is known by its node and its id.
+    const key = `${msg.node}/${msg.id}`;
+    if (ui.messages.querySelector(`[data-key="${CSS.escape(key)}"]`)) return; // already shown
     const item = element("li", msg.user === session.me ? "msg mine" : "msg");
-    item.dataset.id = msg.id;
+    item.dataset.key = key;
     const avatar = element("div", "avatar", msg.user.slice(0, 1));
     avatar.style.background = colorOf(msg.user);
     const text = element("div");
@@ -54,6 +56,7 @@
     head.append(element("span", "author", msg.user));
     const time = new Date(msg.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     head.append(element("span", "time", time));
+    if (msg.node !== session.node) head.append(element("span", "via", `via ${msg.node}`));
     text.append(head, element("div", "body", msg.body));
     item.append(avatar, text);
     ui.messages.append(item);
@@ -82,6 +85,7 @@
     document.body.dataset.joins = session.joins;
     setChannelState("joined");
     $("node-name").textContent = resp.node;
+    session.node = resp.node;
     $("me").textContent = resp.user;
     session.me = resp.user;
     if (session.joins === 1) {
@@ -100,7 +104,7 @@
     const socket = new Socket("/socket", { params: { user: name } });
     const channel = socket.channel(`rooms:${room}`, { user: name });
     const presence = new Presence(channel);
-    session = { socket, channel, presence, me: name, room, joins: 0, synced: false };
+    session = { socket, channel, presence, me: name, room, node: null, joins: 0, synced: false };
     ui.lobby.hidden = true;
     ui.chat.hidden = false;
     $("room-name").textContent = room;

@@ -67,6 +67,9 @@
     $("bar-reactive").style.width = `${(100 * stats.reactive) / total}%`;
     $("bar-task").style.width = `${(100 * stats.task) / total}%`;
     $("app-name").textContent = `${data.application} on ${data.node}`;
+    // In a cluster: the other nodes up now (this page shows only its own node's tree).
+    $("cluster").hidden = data.nodes.length === 0;
+    $("other-nodes").textContent = data.nodes.join(", ");
     $("max-children").textContent = data.max_children;
     const fresh = new Set();
     $("tree").replaceChildren(draw({ ...data.tree, id: data.application }, null, fresh));
