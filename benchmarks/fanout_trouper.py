@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 import time
 
@@ -119,7 +120,10 @@ async def fanout(n: int, show: bool) -> None:
     emit("fanout", n, "fanout_s", broadcast_s, "s")
     if show:
         progress(f"  broadcast reached all {n:,} in {broadcast_s:.3f} s")
-    raise SystemExit(0)  # skip the orderly shutdown of n connections: not measured here
+    # Skip the orderly shutdown of n connections (not measured here, and minutes at 2M).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def main() -> None:
@@ -127,11 +131,7 @@ def main() -> None:
     bench, n = sys.argv[1], int(sys.argv[2])
     if bench != "fanout":
         raise SystemExit(f"unknown bench {bench!r}")
-    try:
-        trouper.run(lambda: fanout(n, "--progress" in sys.argv))
-    except SystemExit as exc:
-        if exc.code:
-            raise
+    trouper.run(lambda: fanout(n, "--progress" in sys.argv))
 
 
 if __name__ == "__main__":
