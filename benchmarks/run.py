@@ -708,7 +708,7 @@ TRANSPORTS = replace(
             "trouper-task",
             (sys.executable, str(BENCH_DIR / "websocket_trouper.py")),
             BENCH_DIR / "websocket_trouper.py",
-            env={**PYTHON_ENV, "WS_BENCH_TRANSPORT": "task"},
+            env={**PYTHON_ENV, "WS_BENCH_TRANSPORT": "task", "WS_BENCH_IMPL": "trouper-task"},
         ),
         Impl(
             "trio-websocket",

@@ -104,7 +104,7 @@ from trouper.channels import (
 )
 from trouper.pubsub import PubSub
 
-IMPL = "trouper"
+IMPL = os.environ.get("WS_BENCH_IMPL", "trouper")  # "trouper-task" in the transports suite
 TOPIC = "rooms:lobby"
 PUBSUB = "chat"
 SHARDS = 1
