@@ -40,6 +40,7 @@ import trio
 
 from _scale import tally
 from websocket_trouper import (
+    HEARTBEAT_S,
     TOPIC,
     Client,
     ClientError,
@@ -56,10 +57,16 @@ RECONNECT_BACKOFF_S = 0.05  # doubled per failed attempt
 DIAL_TIMEOUT_S = 10.0
 PROGRESS_S = 1.0
 MAX_EVENTS = 4096
+CONCURRENCY = 50  # handshakes in flight per client process
+HEARTBEAT_TICK_S = 1.0
 
 
 class ScaleClient(Client):
     """One client process's slots (see the module docstring)."""
+
+    # Fewer handshakes in flight than the websocket suite's 200: with 7 client processes on
+    # 2 cores, 1,400 at once made some wait longer than the 30 s a handshake may take.
+    concurrency = CONCURRENCY
 
     def __init__(
         self, index: int, count: int, port: int, broadcasts: int, connect_timeout: float
@@ -79,6 +86,7 @@ class ScaleClient(Client):
         self.touched_at = array.array("d")
         # Per broadcast: the first arrival on each slot (nan: not yet).
         self.first: list[array.array[float]] = []
+        self.heartbeats_sent = 0
         self.phx_errors = 0
         self.disconnects = 0
         self.rejoin_s: list[float] = []
@@ -114,6 +122,18 @@ class ScaleClient(Client):
     def _register(self, i: int, sock: socket.socket) -> None:
         self.fd_slot[sock.fileno()] = i
         self.epoll.register(sock.fileno(), select.EPOLLIN)
+
+    async def heartbeats(self) -> None:
+        """A heartbeat on every socket every 30 s, spread evenly over the 30 s (one slice
+        of the sockets a second), as phoenix.js clients each run their own timer: all at
+        once would stall the servers every 30 s."""
+        slices = round(HEARTBEAT_S / HEARTBEAT_TICK_S)
+        for tick in range(1 << 62):
+            await trio.sleep(HEARTBEAT_TICK_S)
+            for sock in self.socks[tick % slices :: slices]:
+                with contextlib.suppress(OSError):  # a full buffer, or being replaced
+                    sock.send(self.heartbeat_frame)
+                self.heartbeats_sent += 1
 
     # -- after the join -----------------------------------------------------------------------
 
@@ -288,7 +308,13 @@ def client_main(index: int, count: int, port: int, broadcasts: int, timeout: flo
                 nursery.start_soon(client.watch)
                 while (cmd := (await command()).split())[:1] != ["quit"]:
                     if cmd[:1] == ["status"]:
-                        send_line({"event": "status", "held": client.held()})
+                        send_line(
+                            {
+                                "event": "status",
+                                "held": client.held(),
+                                "heartbeats": client.heartbeats_sent,
+                            }
+                        )
                     elif cmd[:1] == ["report"]:
                         nursery.start_soon(client.send_report, float(cmd[1]), cmd[2] == "1")
                 nursery.cancel_scope.cancel()

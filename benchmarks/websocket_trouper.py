@@ -299,6 +299,8 @@ class Commands:
 class Client:
     """One client process's sockets (see the module docstring)."""
 
+    concurrency = CONCURRENCY
+
     def __init__(self, index: int, count: int, port: int) -> None:
         self.source = f"127.0.0.{10 + index}"
         self.count = count
@@ -393,7 +395,7 @@ class Client:
 
         with trio.move_on_after(timeout):
             async with trio.open_nursery() as nursery:
-                for _ in range(min(CONCURRENCY, self.count)):
+                for _ in range(min(self.concurrency, self.count)):
                     nursery.start_soon(worker)
         finished = time.monotonic()
         usage = resource.getrusage(resource.RUSAGE_SELF)
