@@ -726,10 +726,11 @@ SCALE = Suite(
         "`rooms:lobby` at once (connections + joins per second, and the CPU each side "
         "spent per connection), are held 10 s (`connections_held`: still joined and never "
         "closed; the servers' summed VmRSS growth per connection; the servers' CPU per "
-        "heartbeat), then 5 numbered broadcasts 1 s apart, triggered over HTTP on node 0 "
-        "and crossing Redis to the others: latency from the trigger until each socket has "
-        "it, p50 / p99 / last socket, the median over the 5 (`broadcast_worst_s`: the "
-        "slowest one's last socket). `chaos`: n joined as in `hold`; every node kills 4 "
+        "heartbeat), then 5 numbered broadcasts, each triggered over HTTP on node 0 1 s after "
+        "the previous one reached every socket, crossing Redis to the other nodes: latency "
+        "from the trigger until each socket has it, p50 / p99 / last socket, the median "
+        "over the 5 (`broadcast_worst_s`: the slowest one's last socket), and the CPU the "
+        "servers and the clients spent per frame delivered. `chaos`: n joined as in `hold`; every node kills 4 "
         "random channel processes and 2 random connection processes a second while node 0 "
         "makes 25 numbered broadcasts 1 s apart; clients rejoin on `phx_error`, reconnect "
         "and rejoin when closed, and count every broadcast. `violations` (must be 0, the run "
@@ -751,6 +752,8 @@ SCALE = Suite(
             Metric("broadcast_p99_s", "s", False, "faster", "slower"),
             Metric("broadcast_s", "s", False, "faster", "slower"),
             Metric("broadcast_worst_s", "s", False, "faster", "slower"),
+            Metric("server_cpu_us_per_delivery", "us", False, "cheaper", "costlier"),
+            Metric("client_cpu_us_per_delivery", "us", False, "cheaper", "costlier"),
             Metric("killed_channels", "kills", None),
             Metric("killed_connections", "kills", None),
             Metric("rejoined", "conns", None),
@@ -763,7 +766,8 @@ SCALE = Suite(
     benches=(
         Bench(
             "hold",
-            "n sockets over the nodes: connect and join, hold 10 s, 5 broadcasts across Redis.",
+            "n sockets over the nodes: connect and join, hold 10 s, 5 broadcasts across Redis "
+            "(one at a time).",
             (
                 "connect_rate",
                 "connections_held",

@@ -4,8 +4,8 @@ and rejoin or reconnect when the server kills their channel or their connection.
 Started by ``scale_trouper.py`` as ``_client <index> <count> <port> <broadcasts>
 <connect_timeout_s>``. It is ``websocket_trouper``'s client (raw WebSocket and Phoenix V2
 JSON over non-blocking sockets, one ``epoll`` for all of them, source address
-``127.0.0.(10 + index)``, a heartbeat on every socket every 30 s), with what the scale runs
-add:
+``127.0.0.(10 + index)``, a heartbeat on every socket every 30 s, here spread over the
+30 s), with what the scale runs add:
 
 * *slots*. Slot ``i`` is one logical client; its socket is replaced when the server closes
   it. Per slot: how many times each numbered broadcast (``new_msg`` with ``{"seq": k}``,
@@ -17,7 +17,7 @@ add:
   connects, upgrades and joins again on a new socket (a few attempts, short backoff).
 
 Commands on stdin, answers as JSON lines on stdout: ``connect`` (then ``progress`` every
-second and ``joined`` at the end), ``status`` (how many slots are joined now), ``report
+second and ``joined`` at the end; later ``complete`` once every slot has broadcast ``k``), ``status`` (how many slots are joined now), ``report
 <timeout_s> <arrivals 0|1>`` (waits until every slot is joined and every untouched slot has
 every broadcast, or the timeout, then sends the tally, the counters and, if asked, the
 first-arrival times), ``quit``.
@@ -86,6 +86,7 @@ class ScaleClient(Client):
         self.touched_at = array.array("d")
         # Per broadcast: the first arrival on each slot (nan: not yet).
         self.first: list[array.array[float]] = []
+        self.received: list[int] = []
         self.heartbeats_sent = 0
         self.phx_errors = 0
         self.disconnects = 0
@@ -109,6 +110,7 @@ class ScaleClient(Client):
         self.join_refs = array.array("i", [1] * slots)
         self.touched_at = array.array("d", [math.nan] * slots)
         self.first = [array.array("d", [math.nan] * slots) for _ in range(self.broadcasts)]
+        self.received = [0] * self.broadcasts  # slots that have each broadcast
         for i, sock in enumerate(self.socks):
             self._register(i, sock)
         return joined
@@ -190,6 +192,9 @@ class ScaleClient(Client):
         if count == 0:
             self.first[seq - 1][i] = now
             self.got[i] += 1
+            self.received[seq - 1] += 1
+            if self.received[seq - 1] == len(self.socks):
+                send_line({"event": "complete", "seq": seq})
         if count < 255:
             counts[seq - 1] = count + 1
 

@@ -25,8 +25,8 @@ The driver (this file) starts, each a process of its own:
   also serves ``GET /broadcast?seq=k`` on a control port of its own;
 * ``C = max(2, ceil(n / 15,000))`` client processes (``scale_client.py``): each opens its
   share of the ``n`` sockets from its own 127.0.0.x address (200 handshakes in flight),
-  speaks raw WebSocket and Phoenix V2 JSON, joins ``rooms:lobby``, heartbeats every 30 s,
-  and timestamps (CLOCK_MONOTONIC, one clock for every process here) the first arrival of
+  speaks raw WebSocket and Phoenix V2 JSON, joins ``rooms:lobby``, heartbeats every 30 s
+  (spread over the 30 s, as independent phoenix.js clients would), and timestamps (CLOCK_MONOTONIC, one clock for every process here) the first arrival of
   each numbered broadcast on each socket.
 
 Each holds at most ~15,000 sockets (the limit is 20,000 open files per process), so
@@ -42,12 +42,17 @@ Benches
     the limit). Then the sockets are held for ``--hold`` seconds (10);
     ``connections_held``: sockets still joined and never closed after that;
     ``server_bytes_per_connection``: the sum of the servers' VmRSS growth since before the
-    first connection, over n (kernel socket buffers are not in VmRSS). Then ``--broadcasts``
-    (5) numbered broadcasts, 1 s apart, each triggered over HTTP on node 0 and crossing
-    Redis to the other nodes; per broadcast the latency from the trigger until each socket
-    had it; ``broadcast_p50_s``, ``broadcast_p99_s``, ``broadcast_s`` (the last socket):
-    the median over the broadcasts of each; extra ``broadcast_worst_s`` (the slowest
-    broadcast's last socket). Every socket must get every broadcast exactly once.
+    first connection, over n (kernel socket buffers are not in VmRSS); extra
+    ``server_cpu_us_per_heartbeat``: the servers' CPU over the hold (the nodes' idle work
+    included) per heartbeat the clients sent. Then ``--broadcasts`` (5) numbered
+    broadcasts, each triggered over HTTP on node 0 ``--pause`` (1 s) after the previous one
+    reached every socket (so none queues behind another), crossing Redis to the other
+    nodes; per broadcast the latency from the trigger until each socket had it;
+    ``broadcast_p50_s``, ``broadcast_p99_s``, ``broadcast_s`` (the last socket): the median
+    over the broadcasts of each; extras ``broadcast_worst_s`` (the slowest broadcast's last
+    socket), ``server_cpu_us_per_delivery`` and ``client_cpu_us_per_delivery`` (CPU from
+    each trigger until every socket had it, per frame delivered; heartbeats included).
+    Every socket must get every broadcast exactly once.
 ``chaos n`` (the issue's run 3)
     As ``hold`` up to the join; then every server node runs a chaos process that kills, at a
     steady rate (``--channels-per-s`` 4 and ``--connections-per-s`` 2 per node), random
@@ -266,20 +271,40 @@ class Run:
             "client_us": client_s / self.n * 1e6,
         }
 
-    def broadcast(self, count: int, spacing: float, during: str) -> list[float]:
-        """``count`` numbered broadcasts through node 0, ``spacing`` apart; their triggers."""
-        triggers = []
+    def trigger(self, seq: int, count: int, during: str) -> float:
+        """Broadcast number ``seq`` through node 0's HTTP route; when it was triggered."""
+        triggered = time.monotonic()
+        body = json.loads(http_get(self.control_port, f"/broadcast?seq={seq}", 10.0))
+        diag(
+            f"{during}: broadcast {seq}/{count} sent (node 0 spent "
+            f"{(body['t1'] - body['t0']) * 1e3:.0f} ms in pubsub.broadcast)"
+        )
+        self.check_nodes()
+        return triggered
+
+    def broadcast_apart(self, count: int, pause: float) -> tuple[list[float], list[float]]:
+        """``count`` broadcasts, each ``pause`` after the previous one reached every socket
+        (so none waits behind another); their triggers, and the servers' and the clients'
+        CPU seconds from each trigger until every socket had it."""
+        triggers, cpu = [], [0.0, 0.0]
+        client_pids = [c.proc.pid for c in self.clients]
+        for seq in range(1, count + 1):
+            before = (self.cpu_s(self.server_pids), self.cpu_s(client_pids))
+            triggers.append(self.trigger(seq, count, "hold"))
+            done = gather(self.clients, "complete", time.monotonic() + SETTLE_TIMEOUT_S)
+            if any(record["seq"] != seq for record in done):
+                raise BenchError(f"clients completed {[r['seq'] for r in done]}, not {seq}")
+            cpu[0] += self.cpu_s(self.server_pids) - before[0]
+            cpu[1] += self.cpu_s(client_pids) - before[1]
+            time.sleep(pause)
+        return triggers, cpu
+
+    def broadcast_steady(self, count: int, spacing: float) -> None:
+        """``count`` broadcasts at a steady rate, ``spacing`` apart, whoever has them."""
         start = time.monotonic()
         for seq in range(1, count + 1):
             time.sleep(max(0.0, start + (seq - 1) * spacing - time.monotonic()))
-            triggers.append(time.monotonic())
-            body = json.loads(http_get(self.control_port, f"/broadcast?seq={seq}", 10.0))
-            diag(
-                f"{during}: broadcast {seq}/{count} sent (node 0 took "
-                f"{(body['t1'] - body['t0']) * 1e3:.0f} ms in pubsub.broadcast)"
-            )
-            self.check_nodes()
-        return triggers
+            self.trigger(seq, count, "chaos")
 
     def reports(self, arrivals: bool) -> list[dict[str, Any]]:
         flag = "1" if arrivals else "0"
@@ -290,13 +315,20 @@ class Run:
 # --- the benches -----------------------------------------------------------------------------
 
 
-def hold(run: Run, emit: Emit, hold_s: float, spacing: float) -> None:
+def hold(run: Run, emit: Emit, hold_s: float, pause: float) -> None:
     n = run.n
     rss_before = run.servers_rss()
     connected = run.connect()
     emit("hold", n, "connect_rate", connected["rate"], "1/s")
     emit("hold", n, "server_cpu_us_per_connection", connected["server_us"], "us")
     emit("hold", n, "client_cpu_us_per_connection", connected["client_us"], "us")
+    keep(run, emit, hold_s, rss_before)
+    latency(run, emit, pause)
+
+
+def keep(run: Run, emit: Emit, hold_s: float, rss_before: int) -> None:
+    """Hold the sockets: how many stay joined, the memory and CPU they cost the servers."""
+    n = run.n
     heartbeats = sum(s["heartbeats"] for s in ask(run.clients, "status", "status", 30))
     cpu, start = run.cpu_s(run.server_pids), time.monotonic()
     end = start + hold_s
@@ -320,7 +352,14 @@ def hold(run: Run, emit: Emit, hold_s: float, spacing: float) -> None:
     if heartbeats:
         emit("hold", n, "server_cpu_us_per_heartbeat", cpu / heartbeats * 1e6, "us")
 
-    triggers = run.broadcast(run.broadcasts, spacing, "hold")
+
+def latency(run: Run, emit: Emit, pause: float) -> None:
+    """Numbered broadcasts one after the other: until every socket had each, exactly once."""
+    n = run.n
+    triggers, spent = run.broadcast_apart(run.broadcasts, pause)
+    deliveries = n * run.broadcasts
+    emit("hold", n, "server_cpu_us_per_delivery", spent[0] / deliveries * 1e6, "us")
+    emit("hold", n, "client_cpu_us_per_delivery", spent[1] / deliveries * 1e6, "us")
     reports = run.reports(arrivals=True)
     seen = Tally()
     for report in reports:
@@ -356,7 +395,7 @@ def chaos(run: Run, emit: Emit, channels_per_s: float, connections_per_s: float)
         f"chaos: every node kills {channels_per_s:g} channels/s and {connections_per_s:g} "
         f"connections/s during {run.broadcasts} broadcasts, 1 s apart"
     )
-    run.broadcast(run.broadcasts, 1.0, "chaos")
+    run.broadcast_steady(run.broadcasts, 1.0)
     stopped = ask(run.servers, "stop_chaos", "chaos_stopped", 30)
     errors = [s["error"] for s in stopped if s["error"]]
     if errors:
@@ -428,7 +467,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("n", type=int)
     p.add_argument("--hold", type=float, default=10.0, help="hold: seconds (default 10)")
     p.add_argument("--broadcasts", type=int, help="default: 5 (hold), 25 (chaos)")
-    p.add_argument("--spacing", type=float, default=1.0, help="hold: seconds between broadcasts")
+    p.add_argument(
+        "--pause",
+        type=float,
+        default=1.0,
+        help="hold: seconds from a broadcast reaching every socket to the next (default 1)",
+    )
     p.add_argument("--channels-per-s", type=float, default=4.0, help="chaos, per node")
     p.add_argument("--connections-per-s", type=float, default=2.0, help="chaos, per node")
     args = p.parse_args(argv)
@@ -457,7 +501,7 @@ def main(argv: list[str]) -> int:
     try:
         run.start()
         if args.bench == "hold":
-            hold(run, emit, args.hold, args.spacing)
+            hold(run, emit, args.hold, args.pause)
             return 0
         return chaos(run, emit, args.channels_per_s, args.connections_per_s)
     except BenchError as exc:
