@@ -17,8 +17,9 @@ JSON over non-blocking sockets, one ``epoll`` for all of them, source address
   connects, upgrades and joins again on a new socket (a few attempts, short backoff).
 
 Commands on stdin, answers as JSON lines on stdout: ``connect`` (then ``progress`` every
-second and ``joined`` at the end; later ``complete`` once every slot has broadcast ``k``), ``status`` (how many slots are joined now), ``report
-<timeout_s> <arrivals 0|1>`` (waits until every slot is joined and every untouched slot has
+second and ``joined`` at the end; later ``complete`` once every slot has broadcast ``k``),
+``status`` (slots joined and never touched, heartbeats sent), ``report <timeout_s>
+<arrivals 0|1>`` (waits until every slot is joined and every untouched slot has
 every broadcast, or the timeout, then sends the tally, the counters and, if asked, the
 first-arrival times), ``quit``.
 """

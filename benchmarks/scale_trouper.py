@@ -24,10 +24,11 @@ The driver (this file) starts, each a process of its own:
   holds the port with SO_REUSEPORT, the kernel spreads connections over the nodes). Node 0
   also serves ``GET /broadcast?seq=k`` on a control port of its own;
 * ``C = max(2, ceil(n / 15,000))`` client processes (``scale_client.py``): each opens its
-  share of the ``n`` sockets from its own 127.0.0.x address (200 handshakes in flight),
+  share of the ``n`` sockets from its own 127.0.0.x address (50 handshakes in flight),
   speaks raw WebSocket and Phoenix V2 JSON, joins ``rooms:lobby``, heartbeats every 30 s
-  (spread over the 30 s, as independent phoenix.js clients would), and timestamps (CLOCK_MONOTONIC, one clock for every process here) the first arrival of
-  each numbered broadcast on each socket.
+  (spread over the 30 s, as independent phoenix.js clients would), and timestamps
+  (CLOCK_MONOTONIC, one clock for every process here) the first arrival of each numbered
+  broadcast on each socket.
 
 Each holds at most ~15,000 sockets (the limit is 20,000 open files per process), so
 n = 100,000 runs 7 servers and 7 clients on the machine's 2 cores, beside Redis.
