@@ -446,6 +446,7 @@ def chaos(run: Run, emit: Emit, channels_per_s: float, connections_per_s: float)
         f"{len(restarts)} supervised children checked on {len(names)} nodes; "
         f"unexpected frames {unexpected or 'none'}"
     )
+    diag(f"restart counts checked on each node: {', '.join(health[0]['restarts'])}")
     for h_node, h in zip(names, health, strict=True):
         diag(f"{h_node} log events: {h['log_events']}")
     violations = sum(count for _, count in problems)
