@@ -52,7 +52,8 @@ Benches
     ``broadcast_p50_s``, ``broadcast_p99_s``, ``broadcast_s`` (the last socket): the median
     over the broadcasts of each; extras ``broadcast_worst_s`` (the slowest broadcast's last
     socket), ``server_cpu_us_per_delivery`` and ``client_cpu_us_per_delivery`` (CPU from
-    each trigger until every socket had it, per frame delivered; heartbeats included).
+    each trigger until every socket had it, less what they use in as long when idle, as
+    measured during the hold (heartbeats mostly), per frame delivered).
     Every socket must get every broadcast exactly once.
 ``chaos n`` (the issue's run 3)
     As ``hold`` up to the join; then every server node runs a chaos process that kills, at a
@@ -283,22 +284,27 @@ class Run:
         self.check_nodes()
         return triggered
 
-    def broadcast_apart(self, count: int, pause: float) -> tuple[list[float], list[float]]:
+    def broadcast_apart(
+        self, count: int, pause: float, idle: tuple[float, float]
+    ) -> tuple[list[float], list[float]]:
         """``count`` broadcasts, each ``pause`` after the previous one reached every socket
-        (so none waits behind another); their triggers, and the servers' and the clients'
-        CPU seconds from each trigger until every socket had it."""
-        triggers, cpu = [], [0.0, 0.0]
+        (so none waits behind another). Returns their triggers, and the CPU seconds the
+        servers and the clients spent on them: from each trigger until every socket had it,
+        less what they spend meanwhile when idle (``idle``: their cores while holding,
+        heartbeats mostly)."""
+        triggers, spent = [], [0.0, 0.0]
         client_pids = [c.proc.pid for c in self.clients]
         for seq in range(1, count + 1):
             before = (self.cpu_s(self.server_pids), self.cpu_s(client_pids))
             triggers.append(self.trigger(seq, count, "hold"))
             done = gather(self.clients, "complete", time.monotonic() + SETTLE_TIMEOUT_S)
+            window = time.monotonic() - triggers[-1]
             if any(record["seq"] != seq for record in done):
                 raise BenchError(f"clients completed {[r['seq'] for r in done]}, not {seq}")
-            cpu[0] += self.cpu_s(self.server_pids) - before[0]
-            cpu[1] += self.cpu_s(client_pids) - before[1]
+            spent[0] += self.cpu_s(self.server_pids) - before[0] - idle[0] * window
+            spent[1] += self.cpu_s(client_pids) - before[1] - idle[1] * window
             time.sleep(pause)
-        return triggers, cpu
+        return triggers, spent
 
     def broadcast_steady(self, count: int, spacing: float) -> None:
         """``count`` broadcasts at a steady rate, ``spacing`` apart, whoever has them."""
@@ -323,15 +329,18 @@ def hold(run: Run, emit: Emit, hold_s: float, pause: float) -> None:
     emit("hold", n, "connect_rate", connected["rate"], "1/s")
     emit("hold", n, "server_cpu_us_per_connection", connected["server_us"], "us")
     emit("hold", n, "client_cpu_us_per_connection", connected["client_us"], "us")
-    keep(run, emit, hold_s, rss_before)
-    latency(run, emit, pause)
+    idle = keep(run, emit, hold_s, rss_before)
+    latency(run, emit, pause, idle)
 
 
-def keep(run: Run, emit: Emit, hold_s: float, rss_before: int) -> None:
-    """Hold the sockets: how many stay joined, the memory and CPU they cost the servers."""
+def keep(run: Run, emit: Emit, hold_s: float, rss_before: int) -> tuple[float, float]:
+    """Hold the sockets: how many stay joined, the memory and CPU they cost the servers.
+    Returns the cores the servers and the clients used meanwhile."""
     n = run.n
     heartbeats = sum(s["heartbeats"] for s in ask(run.clients, "status", "status", 30))
+    client_pids = [c.proc.pid for c in run.clients]
     cpu, start = run.cpu_s(run.server_pids), time.monotonic()
+    client_cpu = run.cpu_s(client_pids)
     end = start + hold_s
     while (left := end - time.monotonic()) > 0:
         diag(f"hold: {left:.0f} s left")
@@ -339,6 +348,7 @@ def keep(run: Run, emit: Emit, hold_s: float, rss_before: int) -> None:
         run.check_nodes()
     status = ask(run.clients, "status", "status", 30)
     cpu, elapsed = run.cpu_s(run.server_pids) - cpu, time.monotonic() - start
+    client_cpu = run.cpu_s(client_pids) - client_cpu
     heartbeats = sum(s["heartbeats"] for s in status) - heartbeats
     per_node = [s["connections"] for s in ask(run.servers, "status", "status", 30)]
     rss_after = run.servers_rss()
@@ -352,12 +362,13 @@ def keep(run: Run, emit: Emit, hold_s: float, rss_before: int) -> None:
     emit("hold", n, "server_bytes_per_connection", (rss_after - rss_before) / n, "B")
     if heartbeats:
         emit("hold", n, "server_cpu_us_per_heartbeat", cpu / heartbeats * 1e6, "us")
+    return cpu / elapsed, client_cpu / elapsed
 
 
-def latency(run: Run, emit: Emit, pause: float) -> None:
+def latency(run: Run, emit: Emit, pause: float, idle: tuple[float, float]) -> None:
     """Numbered broadcasts one after the other: until every socket had each, exactly once."""
     n = run.n
-    triggers, spent = run.broadcast_apart(run.broadcasts, pause)
+    triggers, spent = run.broadcast_apart(run.broadcasts, pause, idle)
     deliveries = n * run.broadcasts
     emit("hold", n, "server_cpu_us_per_delivery", spent[0] / deliveries * 1e6, "us")
     emit("hold", n, "client_cpu_us_per_delivery", spent[1] / deliveries * 1e6, "us")
