@@ -751,6 +751,8 @@ SCALE = Suite(
             Metric("broadcast_p99_s", "s", False, "faster", "slower"),
             Metric("broadcast_s", "s", False, "faster", "slower"),
             Metric("broadcast_worst_s", "s", False, "faster", "slower"),
+            Metric("broadcast_local_p99_s", "s", False, "faster", "slower"),
+            Metric("broadcast_remote_p99_s", "s", False, "faster", "slower"),
             Metric("server_cpu_us_per_delivery", "us", False, "cheaper", "costlier"),
             Metric("client_cpu_us_per_delivery", "us", False, "cheaper", "costlier"),
             Metric("killed_channels", "kills", None),

@@ -53,6 +53,7 @@ from websocket_trouper import (
 )
 
 SEQ = re.compile(rb'"seq":\s*(\d+)')
+NODE = re.compile(rb'"node":\s*(\d+)')
 RECONNECT_ATTEMPTS = 5
 RECONNECT_BACKOFF_S = 0.05  # doubled per failed attempt
 DIAL_TIMEOUT_S = 10.0
@@ -60,6 +61,12 @@ PROGRESS_S = 1.0
 MAX_EVENTS = 4096
 CONCURRENCY = 50  # handshakes in flight per client process
 HEARTBEAT_TICK_S = 1.0
+
+
+def node_of(join_reply: bytes) -> int:
+    """The server node a join reply came from (the scale nodes' Lobby says), or -1."""
+    match = NODE.search(join_reply)
+    return int(match.group(1)) if match else -1
 
 
 class ScaleClient(Client):
@@ -88,6 +95,7 @@ class ScaleClient(Client):
         # Per broadcast: the first arrival on each slot (nan: not yet).
         self.first: list[array.array[float]] = []
         self.received: list[int] = []
+        self.node_of = array.array("b")  # per slot: the server node its socket is on
         self.heartbeats_sent = 0
         self.phx_errors = 0
         self.disconnects = 0
@@ -125,6 +133,12 @@ class ScaleClient(Client):
     def _register(self, i: int, sock: socket.socket) -> None:
         self.fd_slot[sock.fileno()] = i
         self.epoll.register(sock.fileno(), select.EPOLLIN)
+
+    async def open_one(self) -> None:
+        sock, reader, reply = await self.dial()
+        self.socks.append(sock)
+        self.readers.append(reader)
+        self.node_of.append(node_of(reply))
 
     async def heartbeats(self) -> None:
         """A heartbeat on every socket every 30 s, spread evenly over the 30 s (one slice
@@ -247,7 +261,7 @@ class ScaleClient(Client):
         for attempt in range(RECONNECT_ATTEMPTS):
             try:
                 with trio.fail_after(DIAL_TIMEOUT_S):
-                    sock, reader = await self.dial(self._join_frame(i))
+                    sock, reader, reply = await self.dial(self._join_frame(i))
             except (OSError, ClientError, trio.TooSlowError) as exc:
                 self.disconnects += 1  # counted like a loss once joined: the server did it
                 self._unexpected(f"reconnect: {type(exc).__name__}: {exc}"[:100])
@@ -255,6 +269,7 @@ class ScaleClient(Client):
                 continue
             now = time.monotonic()
             self.socks[i], self.readers[i] = sock, reader
+            self.node_of[i] = node_of(reply)
             self.joined[i] = self.live[i] = 1
             self.rejoin_s.append(now - self.touched_at[i])
             self._register(i, sock)
@@ -293,8 +308,9 @@ class ScaleClient(Client):
             "rejoin_s": self.rejoin_s,
             "unexpected": self.unexpected,
         }
-        if arrivals:
-            record["arrivals"] = [[t for t in first if t == t] for first in self.first]
+        if arrivals:  # per broadcast, per slot (NaN: never arrived)
+            record["arrivals"] = [first.tolist() for first in self.first]
+            record["nodes"] = self.node_of.tolist()
         send_line(record)
 
 

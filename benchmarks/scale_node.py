@@ -64,6 +64,7 @@ from websocket_trouper import (
     TOPIC,
     ChatSocket,
     Commands,
+    Lobby,
     raise_nofile_limit,
     send_line,
 )
@@ -84,8 +85,23 @@ async def numbered_broadcast(request: HttpRequest) -> HttpResponse:
     return HttpResponse(200, f'{{"t0": {t0}, "t1": {t1}}}'.encode(), "application/json")
 
 
+class NodeLobby(Lobby):
+    """The chat's lobby, whose join reply says which node the socket is on (so the clients
+    can tell the broadcaster's own sockets from those reached across Redis)."""
+
+    node = 0
+
+    def join(self, topic: str, payload: Any) -> Any:
+        return {"node": self.node}
+
+
+class NodeSocket(ChatSocket):
+    channels = ((TOPIC, NodeLobby),)
+
+
 def node_app(index: int, port: int, redis_url: str) -> Application:
-    endpoint = Endpoint(ChatSocket, pubsub=PUBSUB)
+    NodeLobby.node = index
+    endpoint = Endpoint(NodeSocket, pubsub=PUBSUB)
     return Application(
         APP,
         [

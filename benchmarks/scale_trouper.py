@@ -51,10 +51,12 @@ Benches
     nodes; per broadcast the latency from the trigger until each socket had it;
     ``broadcast_p50_s``, ``broadcast_p99_s``, ``broadcast_s`` (the last socket): the median
     over the broadcasts of each; extras ``broadcast_worst_s`` (the slowest broadcast's last
-    socket), ``server_cpu_us_per_delivery`` and ``client_cpu_us_per_delivery`` (CPU from
-    each trigger until every socket had it, less what they use in as long when idle, as
-    measured during the hold (heartbeats mostly), per frame delivered).
-    Every socket must get every broadcast exactly once.
+    socket), ``broadcast_local_p99_s`` and ``broadcast_remote_p99_s`` (the p99 of node 0's
+    own sockets, and of the other nodes' sockets, reached across Redis),
+    ``server_cpu_us_per_delivery`` and ``client_cpu_us_per_delivery`` (CPU from each
+    trigger until every socket had it, less what they use in as long when idle, as measured
+    during the hold (heartbeats mostly), per frame delivered). Every socket must get every
+    broadcast exactly once.
 ``chaos n`` (the issue's run 3)
     As ``hold`` up to the join; then every server node runs a chaos process that kills, at a
     steady rate (``--channels-per-s`` 4 and ``--connections-per-s`` 2 per node), random
@@ -382,18 +384,29 @@ def latency(run: Run, emit: Emit, pause: float, idle: tuple[float, float]) -> No
             f"({seen.missing} missing, {seen.duplicates} duplicates, {seen.touched} closed "
             "by the server)"
         )
-    runs: list[Latencies] = []
+    nodes = [node for r in reports for node in r["nodes"]]
+    runs: dict[str, list[Latencies]] = {"all": [], "local": [], "remote": []}
     for k, trigger in enumerate(triggers):
-        runs.append(latencies(trigger, (t for r in reports for t in r["arrivals"][k])))
+        arrived = [t for r in reports for t in r["arrivals"][k]]
+        # Node 0 broadcasts: its own sockets are local, the others' are across Redis.
+        for group, on in (("all", None), ("local", True), ("remote", False)):
+            times = [t for t, node in zip(arrived, nodes, strict=True) if on in (None, node == 0)]
+            runs[group].append(latencies(trigger, times))
         diag(
-            f"broadcast {k + 1}: p50 {runs[-1].p50:.3f} s, p99 {runs[-1].p99:.3f} s, "
-            f"last {runs[-1].max:.3f} s"
+            f"broadcast {k + 1}: "
+            + "; ".join(
+                f"{group} p50 {got[-1].p50:.3f} s, p99 {got[-1].p99:.3f} s, "
+                f"last {got[-1].max:.3f} s"
+                for group, got in runs.items()
+            )
         )
-    median = median_of(runs)
+    median = median_of(runs["all"])
     emit("hold", n, "broadcast_p50_s", median.p50, "s")
     emit("hold", n, "broadcast_p99_s", median.p99, "s")
     emit("hold", n, "broadcast_s", median.max, "s")
-    emit("hold", n, "broadcast_worst_s", max(r.max for r in runs), "s")
+    emit("hold", n, "broadcast_worst_s", max(r.max for r in runs["all"]), "s")
+    emit("hold", n, "broadcast_local_p99_s", median_of(runs["local"]).p99, "s")
+    emit("hold", n, "broadcast_remote_p99_s", median_of(runs["remote"]).p99, "s")
 
 
 def chaos(run: Run, emit: Emit, channels_per_s: float, connections_per_s: float) -> int:

@@ -323,13 +323,16 @@ class Client:
     # -- connecting -------------------------------------------------------------------------
 
     async def open_one(self) -> None:
-        sock, reader = await self.dial()
+        sock, reader, _ = await self.dial()
         self.socks.append(sock)
         self.readers.append(reader)
 
-    async def dial(self, join_frame: bytes | None = None) -> tuple[socket.socket, FrameReader]:
+    async def dial(
+        self, join_frame: bytes | None = None
+    ) -> tuple[socket.socket, FrameReader, bytes]:
         """Connect, upgrade and join (``join_frame``: this client's first join by default);
-        return the joined socket and its reader (holding whatever followed the reply)."""
+        return the joined socket, its reader (holding whatever followed the reply) and the
+        join reply."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
@@ -360,7 +363,7 @@ class Client:
                     if b'"phx_reply"' in payload:
                         if b'"status":"ok"' not in payload:
                             raise ClientError(f"join refused: {payload[:80]!r}")
-                        return sock, reader
+                        return sock, reader, payload
                 reader.feed(await self.recv(sock))
         except BaseException:
             sock.close()
