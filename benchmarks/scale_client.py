@@ -122,7 +122,7 @@ class ScaleClient(Client):
         self.received = [0] * self.broadcasts  # slots that have each broadcast
         for i, sock in enumerate(self.socks):
             self._register(i, sock)
-        return joined
+        return {**joined, "heartbeats": self.heartbeats_sent}
 
     async def _progress(self) -> None:
         while True:

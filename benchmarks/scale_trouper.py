@@ -273,6 +273,7 @@ class Run:
             "rate": self.n / elapsed,
             "server_us": server_s / self.n * 1e6,
             "client_us": client_s / self.n * 1e6,
+            "heartbeats": sum(r["heartbeats"] for r in results),
         }
 
     def trigger(self, seq: int, count: int, during: str) -> float:
@@ -331,13 +332,19 @@ def hold(run: Run, emit: Emit, hold_s: float, pause: float) -> None:
     emit("hold", n, "connect_rate", connected["rate"], "1/s")
     emit("hold", n, "server_cpu_us_per_connection", connected["server_us"], "us")
     emit("hold", n, "client_cpu_us_per_connection", connected["client_us"], "us")
-    idle = keep(run, emit, hold_s, rss_before)
+    idle, heartbeat_us = keep(run, emit, hold_s, rss_before)
+    share = connected["heartbeats"] * heartbeat_us / (connected["server_us"] * n)
+    diag(
+        f"connect: {connected['heartbeats']:,} heartbeats were sent meanwhile; at "
+        f"{heartbeat_us:.0f} us each they were ~{share:.0%} of the servers' CPU"
+    )
     latency(run, emit, pause, idle)
 
 
-def keep(run: Run, emit: Emit, hold_s: float, rss_before: int) -> tuple[float, float]:
+def keep(run: Run, emit: Emit, hold_s: float, rss_before: int) -> tuple[tuple[float, float], float]:
     """Hold the sockets: how many stay joined, the memory and CPU they cost the servers.
-    Returns the cores the servers and the clients used meanwhile."""
+    Returns the cores the servers and the clients used meanwhile, and the servers' CPU
+    microseconds per heartbeat."""
     n = run.n
     heartbeats = sum(s["heartbeats"] for s in ask(run.clients, "status", "status", 30))
     client_pids = [c.proc.pid for c in run.clients]
@@ -362,9 +369,9 @@ def keep(run: Run, emit: Emit, hold_s: float, rss_before: int) -> tuple[float, f
     )
     emit("hold", n, "connections_held", held, "conns")
     emit("hold", n, "server_bytes_per_connection", (rss_after - rss_before) / n, "B")
-    if heartbeats:
-        emit("hold", n, "server_cpu_us_per_heartbeat", cpu / heartbeats * 1e6, "us")
-    return cpu / elapsed, client_cpu / elapsed
+    heartbeat_us = cpu / max(1, heartbeats) * 1e6
+    emit("hold", n, "server_cpu_us_per_heartbeat", heartbeat_us, "us")
+    return (cpu / elapsed, client_cpu / elapsed), heartbeat_us
 
 
 def latency(run: Run, emit: Emit, pause: float, idle: tuple[float, float]) -> None:
