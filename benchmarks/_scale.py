@@ -155,3 +155,27 @@ def cluster_violations(
     problems.extend((f"{what} restarted {n} times", n) for what, n in restarts.items() if n)
     problems.extend((f"node {node} is down", 1) for node in nodes_down)
     return problems
+
+
+def unexplained_errors(
+    node: str, log_events: Mapping[str, int], killed_channels: int, killed_connections: int
+) -> list[tuple[str, int]]:
+    """Error-level log events on a node that its chaos process's kills do not explain.
+
+    A killed channel is reported by its connection (``child_terminated``); a killed
+    connection by the connections supervisor (``child_terminated``), and the channel it
+    takes with it crashes (``crash_report``, reason ``killed``). Any other error, or more
+    of these, means something else failed.
+    """
+    expected = {
+        "error:child_terminated": killed_channels + killed_connections,
+        "error:crash_report": killed_connections,
+    }
+    problems = []
+    for event in sorted(set(expected) | {e for e in log_events if e.startswith("error:")}):
+        got, want = log_events.get(event, 0), expected.get(event, 0)
+        if got != want:
+            problems.append(
+                (f"{node} logged {got} {event}, the kills explain {want}", abs(got - want))
+            )
+    return problems

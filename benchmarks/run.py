@@ -736,7 +736,8 @@ SCALE = Suite(
         "otherwise) counts client slots that were never touched and did not get every broadcast "
         "exactly once, slots not joined at the end, touched slots with a duplicate, lost "
         "connections or phx_errors the kills do not account for, restarts of any supervised child "
-        "other than connections, and nodes down."
+        "other than connections, errors logged beyond the reports of the kills, and nodes "
+        "down."
     ),
     metrics={
         m.name: m

@@ -20,7 +20,8 @@ The node takes commands on stdin and answers with JSON lines on stdout (``listen
     start the chaos process: at that steady rate it picks a random connection process that
     has a joined channel and kills (``exit(pid, "kill")``) the channel or the connection.
 ``stop_chaos``
-    stop it; answers what it killed.
+    stop it (at its next tick, so that every kill it made is counted); answers what it
+    killed.
 ``health``
     the restart count of every non-temporary child in the Application's tree (pubsub
     shards and adapter, cluster, presence, endpoint's poller, connections supervisor and
@@ -124,6 +125,7 @@ class ChaosStats:
     connections: int = 0  # connection processes killed
     misses: int = 0  # ticks that found no joined connection to kill
     error: str | None = None  # the chaos process crashed: the run is void
+    stop: bool = False  # set by the node: the chaos process returns at its next tick
 
 
 def joined_channel(pid: trouper.Pid) -> trouper.Pid | None:
@@ -153,6 +155,8 @@ async def run_chaos(channels_per_s: float, connections_per_s: float, stats: Chao
         start = trio.current_time()
         channel_ticks = 0
         for tick in range(1 << 62):
+            if stats.stop:
+                return
             now = trio.current_time()
             if now - refreshed >= POOL_REFRESH_S:
                 children = await which_children(CONNECTIONS)
@@ -197,13 +201,21 @@ def restarts(node: Mapping[str, Any], path: str = APP) -> dict[str, int]:
 
 class CountEvents:
     """A structlog processor counting log events by name and dropping them: a chaos run
-    logs every kill (``child_terminated``), and the counts are what the driver wants."""
+    logs every kill (``child_terminated``), and the counts are what the driver wants. The
+    first few of each name are kept, to show when something went wrong."""
+
+    SAMPLES = 3
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.samples: dict[str, list[str]] = {}
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
-        self.counts[f"{method}:{event.get('event')}"] += 1
+        key = f"{method}:{event.get('event')}"
+        self.counts[key] += 1
+        if self.counts[key] <= self.SAMPLES:
+            fields = {k: v for k, v in event.items() if k != "exc_info"}
+            self.samples.setdefault(key, []).append(repr(fields)[:400])
         raise structlog.DropEvent
 
 
@@ -242,8 +254,12 @@ def node_main(index: int, port: int, redis_url: str) -> int:
                     args = (float(channels_per_s), float(connections_per_s), stats)
                     chaos = trouper.spawn(run_chaos, *args)
                 case ["stop_chaos"]:
-                    if chaos is not None:
-                        trouper.exit(chaos, trouper.KILL)
+                    if chaos is not None:  # stopped between kills, so every kill is counted
+                        ref = trouper.monitor(chaos)
+                        stats.stop = True
+                        await trouper.receive(
+                            lambda m, ref=ref: type(m) is trouper.Down and m.ref == ref
+                        )
                     send_line({"event": "chaos_stopped", **attrs.asdict(stats)})
                 case ["health"]:
                     shape = await tree(APP, max_children=8)
@@ -253,6 +269,7 @@ def node_main(index: int, port: int, redis_url: str) -> int:
                             "restarts": restarts(shape),
                             "nodes": cluster.nodes(),
                             "log_events": dict(events.counts),
+                            "log_samples": events.samples,
                         }
                     )
                 case _:

@@ -70,7 +70,8 @@ Benches
     connections as the servers killed, and got one phx_error per killed channel (fewer only
     when the connection went first); no restart anywhere else in any node's tree (pubsub
     shards and adapter, cluster, presence, poller, connections supervisor, listener); no
-    node down. Metrics: ``killed_channels``, ``killed_connections``, ``rejoined`` (touched
+    error logged on any node beyond the reports of the kills themselves; no node down.
+    Metrics: ``killed_channels``, ``killed_connections``, ``rejoined`` (touched
     slots joined again), ``untouched``, ``violations`` (must be 0: the run fails otherwise);
     extras ``rejoin_p50_s`` / ``rejoin_p99_s``: from the phx_error or the close to the join
     reply.
@@ -94,7 +95,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from _driver import Emit, make_emit, percentile, rss_bytes
-from _scale import Latencies, Tally, cluster_violations, latencies, median_of, spread
+from _scale import (
+    Latencies,
+    Tally,
+    cluster_violations,
+    latencies,
+    median_of,
+    spread,
+    unexplained_errors,
+)
 from trouper.cluster import start_private_redis
 from websocket_trouper import SERVER_HOST, BenchError, Child, http_get, proc_cpu_s
 
@@ -455,7 +464,12 @@ def chaos(run: Run, emit: Emit, channels_per_s: float, connections_per_s: float)
         for other in names
         if other not in (name, *h["nodes"])
     ]
-    problems = cluster_violations(
+    problems = [
+        problem
+        for name, h, s in zip(names, health, stopped, strict=True)
+        for problem in unexplained_errors(name, h["log_events"], s["channels"], s["connections"])
+    ]
+    problems += cluster_violations(
         seen,
         killed_channels=killed_channels,
         killed_connections=killed_connections,
@@ -491,6 +505,10 @@ def chaos(run: Run, emit: Emit, channels_per_s: float, connections_per_s: float)
         emit("chaos", n, "rejoin_p99_s", percentile(rejoin, 0.99), "s")
     for problem, _ in problems:
         diag(f"VIOLATION: {problem}")
+    if problems:
+        for h_node, h in zip(names, health, strict=True):
+            for key, samples in h["log_samples"].items():
+                diag(f"{h_node} {key}: " + " | ".join(samples))
     return 1 if problems else 0
 
 

@@ -23,6 +23,7 @@ from _scale import (
     median_of,
     spread,
     tally,
+    unexplained_errors,
 )
 
 
@@ -157,3 +158,20 @@ def test_slot_violations_are_counted_per_slot() -> None:
     seen = tally([(False, True, [1, 0]), (False, True, [2, 1]), (True, False, [])])
     ((text, count),) = clean(seen=seen)
     assert count == 3 and "3 client slots" in text
+
+
+def test_error_logs_the_kills_explain_are_not_violations() -> None:
+    events = {"error:child_terminated": 15, "error:crash_report": 5, "info:nodeup": 1}
+    assert unexplained_errors("node1", events, killed_channels=10, killed_connections=5) == []
+
+
+def test_an_extra_crash_or_another_error_is_a_violation() -> None:
+    events = {"error:child_terminated": 16, "error:crash_report": 6, "error:bad_frame": 2}
+    problems = unexplained_errors("node2", events, killed_channels=10, killed_connections=5)
+    assert [count for _, count in problems] == [2, 1, 1]
+    assert "node2 logged 2 error:bad_frame, the kills explain 0" in problems[0][0]
+
+
+def test_missing_reports_of_kills_are_violations_too() -> None:
+    problems = unexplained_errors("node1", {}, killed_channels=1, killed_connections=0)
+    assert problems == [("node1 logged 0 error:child_terminated, the kills explain 1", 1)]
