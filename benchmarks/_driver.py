@@ -7,7 +7,8 @@ imported from the script's own directory.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 
 Emit = Callable[[str, int, str, float, str], None]
 
@@ -29,3 +30,13 @@ def rss_bytes(pid: int | str = "self") -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..1) of a sorted, non-empty sequence: the smallest
+    value with at least ``q`` of the values at or below it (so p99 of 100 values is the
+    99th, and the max is ``q=1``)."""
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    rank = max(1, math.ceil(q * len(sorted_values)))
+    return sorted_values[rank - 1]

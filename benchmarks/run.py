@@ -28,17 +28,20 @@ Diagnostics go to stderr. The command lines are (``<bench> <n>`` appended):
 ``python`` is the interpreter running this script. A run *succeeds* when the program
 exits 0 and printed every metric the bench defines (with the right impl, bench, n and
 unit; extra metrics are kept and shown too). It *times out* after ``--timeout`` seconds
-(default 180; the whole process group is killed), keeping the metrics printed before
-that, so print each metric as soon as it is known. Anything else *fails*. Once an
-(impl, bench) timed out at some n, that n and larger ones are not attempted again and are
-reported as timeouts. An :class:`Impl` may also leave sizes out (``Impl.sizes``: the
-trio-task baseline does not run spawn at 2M). An implementation whose program is absent
-is reported as missing, and beam without ``erl`` as skipped; neither is a failure.
+(default 180, or the suite's own ``timeout``; the whole process group is killed), keeping
+the metrics printed before that, so print each metric as soon as it is known. Anything
+else *fails*. Once an (impl, bench) timed out at some n, that n and larger ones are not
+attempted again and are reported as timeouts. An :class:`Impl` may also leave sizes out
+(``Impl.sizes``: the trio-task baseline does not run spawn at 2M). An implementation whose
+program is absent is reported as missing, and beam without ``erl`` as skipped; neither is
+a failure.
 
 *Suites.* A :class:`Suite` is a set of benches (with their metrics and sizes), the
 implementations to compare, and the targets of the reference implementation (trouper).
-The suites (actors, supervision, pubsub, websocket, transports) are :class:`Suite` values in
-:data:`SUITES`; they share the runner, the aggregation and the renderer.
+The suites (actors, supervision, pubsub, websocket, transports, fanout, cluster, scale)
+are :class:`Suite` values in :data:`SUITES`; they share the runner, the aggregation and
+the renderer. A suite of long runs (scale) has its own time limit and shows each run's
+progress (its stderr) as it comes.
 
 *Scheduling.* For each repeat, for each (bench, n), every implementation runs once, in
 an order rotated per repeat, so machine noise hits all implementations alike. Runs are
@@ -79,6 +82,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -180,6 +184,8 @@ class Suite:
     impls: tuple[Impl, ...]
     targets: tuple[Target, ...] = ()
     reference: str = REFERENCE_IMPL
+    timeout: float = DEFAULT_TIMEOUT_S  # per run, unless --timeout says otherwise
+    progress: bool = False  # echo each run's stderr (its progress) as it comes
 
     def metric(self, name: str, unit: str = "") -> Metric:
         return self.metrics.get(name) or Metric(name, unit, None)
@@ -719,8 +725,106 @@ TRANSPORTS = replace(
     ),
 )
 
+# --- the scale suite ----------------------------------------------------------------------
+
+SCALE = Suite(
+    name="scale",
+    title="Scale: 100,000 WebSockets over a cluster, and crash isolation under load",
+    description=(
+        "Issue #5's runs 2 and 3, `benchmarks/scale_trouper.py` (which describes the shape). A "
+        "private redis-server; S = max(2, ceil(n / 15,000)) trouper nodes (OS processes: PubSub "
+        "with a RedisAdapter, Cluster, Presence, and the websocket suite's chat endpoint, all "
+        "bound to ONE port with SO_REUSEPORT, the kernel spreading the connections); as many "
+        "client processes (raw WebSocket + Phoenix V2 JSON from distinct 127.0.0.x addresses, each "
+        "socket heartbeating every 30 s, spread over the 30 s); everything on the machine's 2 "
+        "cores. `hold`: all n connect and join `rooms:lobby` at once (connections + joins per "
+        "second, and the CPU each side spent per connection), are held 10 s (`connections_held`: "
+        "still joined and never closed; the servers' summed VmRSS growth per connection; the "
+        "servers' CPU per heartbeat), then 5 numbered broadcasts, each triggered over HTTP on node "
+        "0 1 s after the previous one reached every socket, crossing Redis to the other nodes: "
+        "latency from the trigger until each socket has it, p50 / p99 / last socket, the median "
+        "over the 5 (`broadcast_worst_s`: the slowest one's last socket), and the CPU the servers "
+        "and the clients spent per frame delivered. `chaos`: n joined as in `hold`; every node "
+        "kills 4 random channel processes and 2 random connection processes a second while node 0 "
+        "makes 25 numbered broadcasts 1 s apart; clients rejoin on `phx_error`, reconnect and "
+        "rejoin when closed, and count every broadcast. `violations` (must be 0, the run fails "
+        "otherwise) counts client slots that were never touched and did not get every broadcast "
+        "exactly once, slots not joined at the end, touched slots with a duplicate, lost "
+        "connections or phx_errors the kills do not account for, restarts of any supervised child "
+        "other than connections, errors logged beyond the reports of the kills, and nodes "
+        "down."
+    ),
+    metrics={
+        m.name: m
+        for m in (
+            Metric("connect_rate", RATE, True, "faster", "slower"),
+            Metric("server_cpu_us_per_connection", "us", False, "cheaper", "costlier"),
+            Metric("client_cpu_us_per_connection", "us", False, "cheaper", "costlier"),
+            Metric("connections_held", "conns", True, "more", "fewer"),
+            Metric("server_bytes_per_connection", "B", False, "smaller", "larger"),
+            Metric("server_cpu_us_per_heartbeat", "us", False, "cheaper", "costlier"),
+            Metric("broadcast_p50_s", "s", False, "faster", "slower"),
+            Metric("broadcast_p99_s", "s", False, "faster", "slower"),
+            Metric("broadcast_s", "s", False, "faster", "slower"),
+            Metric("broadcast_worst_s", "s", False, "faster", "slower"),
+            Metric("broadcast_local_p99_s", "s", False, "faster", "slower"),
+            Metric("broadcast_remote_p99_s", "s", False, "faster", "slower"),
+            Metric("server_cpu_us_per_delivery", "us", False, "cheaper", "costlier"),
+            Metric("client_cpu_us_per_delivery", "us", False, "cheaper", "costlier"),
+            Metric("killed_channels", "kills", None),
+            Metric("killed_connections", "kills", None),
+            Metric("rejoined", "conns", None),
+            Metric("untouched", "conns", None),
+            Metric("violations", "count", False, "fewer", "more"),
+            Metric("rejoin_p50_s", "s", False, "faster", "slower"),
+            Metric("rejoin_p99_s", "s", False, "faster", "slower"),
+        )
+    },
+    benches=(
+        Bench(
+            "hold",
+            "n sockets over the nodes: connect and join, hold 10 s, 5 broadcasts across Redis "
+            "(one at a time).",
+            (
+                "connect_rate",
+                "connections_held",
+                "server_bytes_per_connection",
+                "broadcast_p50_s",
+                "broadcast_p99_s",
+                "broadcast_s",
+            ),
+            (100_000,),
+        ),
+        Bench(
+            "chaos",
+            "n sockets; channels and connections killed at a steady rate under 25 broadcasts.",
+            ("killed_channels", "killed_connections", "rejoined", "untouched", "violations"),
+            (20_000,),
+        ),
+    ),
+    impls=(
+        Impl(
+            "trouper",
+            (sys.executable, str(BENCH_DIR / "scale_trouper.py")),
+            BENCH_DIR / "scale_trouper.py",
+            needs=("redis-server",),
+            hint="Install Redis with `apt-get install redis-server` (scripts/test does).",
+            env=PYTHON_ENV,
+        ),
+    ),
+    targets=(
+        Target("hold", "connections_held", ">=", 100_000, ">= 100,000"),
+        Target("hold", "server_bytes_per_connection", "<=", 12_000, "<= 12 KB"),
+        Target("hold", "connect_rate", ">=", 5_000, ">= 5,000/s"),
+        Target("hold", "broadcast_p99_s", "<=", 1.0, "<= 1 s"),
+        Target("chaos", "violations", "<=", 0, "0"),
+    ),
+    timeout=1200.0,
+    progress=True,
+)
+
 SUITES: dict[str, Suite] = {
-    s.name: s for s in (ACTORS, SUPERVISION, PUBSUB, WEBSOCKET, TRANSPORTS, FANOUT, CLUSTER)
+    s.name: s for s in (ACTORS, SUPERVISION, PUBSUB, WEBSOCKET, TRANSPORTS, FANOUT, CLUSTER, SCALE)
 }
 
 
@@ -853,20 +957,18 @@ def _run_once(
         run.error = f"cannot start {shlex.join(cmd)}: {exc}"
         return run
     try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+        stdout, stderr, timed_out = _communicate(proc, timeout, suite.progress)
+    except BaseException:  # e.g. Ctrl-C: do not leave a multi-GiB child behind
         _kill_group(proc)
-        stdout, stderr = proc.communicate()
+        proc.wait()
+        raise
+    if timed_out:
         run.wall_s = time.perf_counter() - start
         run.status = "timeout"
         # Keep the metrics printed before the limit (e.g. spawn_rate before teardown_s).
         run.values, run.units, _ = parse_output(stdout, suite, impl.name, bench, n)
         run.error = f"not finished within {timeout:g} s"
         return run
-    except BaseException:  # e.g. Ctrl-C: do not leave a multi-GiB child behind
-        _kill_group(proc)
-        proc.wait()
-        raise
     run.wall_s = time.perf_counter() - start
     run.values, run.units, problems = parse_output(stdout, suite, impl.name, bench, n)
     if proc.returncode != 0:
@@ -876,6 +978,42 @@ def _run_once(
     else:
         run.status = "ok"
     return run
+
+
+def _communicate(proc: subprocess.Popen[str], timeout: float, echo: bool) -> tuple[str, str, bool]:
+    """The child's stdout and stderr once it exits, and whether it was killed at the time
+    limit (its whole process group). With ``echo``, each stderr line is also shown as it
+    comes (indented): the progress of a run that takes minutes."""
+    if not echo:
+        try:
+            return (*proc.communicate(timeout=timeout), False)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            return (*proc.communicate(), True)
+    collected: dict[str, list[str]] = {"out": [], "err": []}
+
+    def pump(stream: Any, key: str) -> None:
+        for line in stream:
+            collected[key].append(line)
+            if key == "err":
+                print(f"    {line}", end="", file=sys.stderr, flush=True)
+
+    pumps = [
+        threading.Thread(target=pump, args=(proc.stdout, "out"), daemon=True),
+        threading.Thread(target=pump, args=(proc.stderr, "err"), daemon=True),
+    ]
+    for thread in pumps:
+        thread.start()
+    try:
+        proc.wait(timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        proc.wait()
+        timed_out = True
+    for thread in pumps:
+        thread.join(timeout=10)  # a grandchild may hold the pipes a moment longer
+    return "".join(collected["out"]), "".join(collected["err"]), timed_out
 
 
 @dataclass(frozen=True)
@@ -1373,8 +1511,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument(
         "--timeout",
         type=float,
-        default=DEFAULT_TIMEOUT_S,
-        help="per-run limit in seconds (default %(default)g)",
+        help=f"per-run limit in seconds (default {DEFAULT_TIMEOUT_S:g}, or the suite's own)",
     )
     p.add_argument(
         "--out",
@@ -1461,7 +1598,8 @@ def run_suites(
         sizes = {
             b.name: args.sizes or ((QUICK_N,) if args.quick else b.full_sizes) for b in benches
         }
-        plan = Plan(suite, benches, present, sizes, args.repeats, args.timeout)
+        timeout = suite.timeout if args.timeout is None else args.timeout
+        plan = Plan(suite, benches, present, sizes, args.repeats, timeout)
         runs = execute(plan, log)
         cells = aggregate(runs, suite)
         reports.append(SuiteReport(suite, plan, runs, cells, availability, machine, command, date))

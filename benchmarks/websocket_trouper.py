@@ -90,7 +90,7 @@ import structlog
 import trio
 
 import trouper
-from _driver import Emit, make_emit, rss_bytes
+from _driver import Emit, make_emit, percentile, rss_bytes
 from trouper import pubsub
 from trouper.channels import (
     Broadcast,
@@ -284,8 +284,28 @@ class ClientError(Exception):
     pass
 
 
+class Commands:
+    """The driver's commands to a child process: one per line on stdin."""
+
+    def __init__(self) -> None:
+        self.stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+        self.pending = b""
+
+    async def next(self) -> str:
+        """The next command; ``"quit"`` once stdin is closed (the driver is gone)."""
+        while b"\n" not in self.pending:
+            chunk = await self.stdin.receive_some()
+            if not chunk:
+                return "quit"
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.decode().strip()
+
+
 class Client:
     """One client process's sockets (see the module docstring)."""
+
+    concurrency = CONCURRENCY
 
     def __init__(self, index: int, count: int, port: int) -> None:
         self.source = f"127.0.0.{10 + index}"
@@ -309,6 +329,16 @@ class Client:
     # -- connecting -------------------------------------------------------------------------
 
     async def open_one(self) -> None:
+        sock, reader, _ = await self.dial()
+        self.socks.append(sock)
+        self.readers.append(reader)
+
+    async def dial(
+        self, join_frame: bytes | None = None
+    ) -> tuple[socket.socket, FrameReader, bytes]:
+        """Connect, upgrade and join (``join_frame``: this client's first join by default);
+        return the joined socket, its reader (holding whatever followed the reply) and the
+        join reply."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
@@ -328,7 +358,8 @@ class Client:
             head, _, rest = head.partition(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 101") or WS_ACCEPT not in head:
                 raise ClientError(f"upgrade refused: {head[:60]!r}")
-            if sock.send(self.join_frame) != len(self.join_frame):
+            join_frame = self.join_frame if join_frame is None else join_frame
+            if sock.send(join_frame) != len(join_frame):
                 raise ClientError("short write of the join")
             reader = FrameReader(rest)
             while True:
@@ -338,9 +369,7 @@ class Client:
                     if b'"phx_reply"' in payload:
                         if b'"status":"ok"' not in payload:
                             raise ClientError(f"join refused: {payload[:80]!r}")
-                        self.socks.append(sock)
-                        self.readers.append(reader)
-                        return
+                        return sock, reader, payload
                 reader.feed(await self.recv(sock))
         except BaseException:
             sock.close()
@@ -358,7 +387,7 @@ class Client:
                 raise ClientError("connection closed by the server")
             return data
 
-    async def connect_all(self) -> dict[str, Any]:
+    async def connect_all(self, timeout: float = CONNECT_TIMEOUT_S) -> dict[str, Any]:
         started = time.monotonic()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu_before = usage.ru_utime + usage.ru_stime
@@ -373,9 +402,9 @@ class Client:
                     key = f"{type(exc).__name__}: {exc}"[:120]
                     self.errors[key] = self.errors.get(key, 0) + 1
 
-        with trio.move_on_after(CONNECT_TIMEOUT_S):
+        with trio.move_on_after(timeout):
             async with trio.open_nursery() as nursery:
-                for _ in range(min(CONCURRENCY, self.count)):
+                for _ in range(min(self.concurrency, self.count)):
                     nursery.start_soon(worker)
         finished = time.monotonic()
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -450,19 +479,7 @@ def client_main(index: int, count: int, port: int) -> int:
     client = Client(index, count, port)
 
     async def main() -> None:
-        stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
-        pending = b""
-
-        async def command() -> str:
-            nonlocal pending
-            while b"\n" not in pending:
-                chunk = await stdin.receive_some()
-                if not chunk:
-                    return "quit"  # the driver is gone
-                pending += chunk
-            line, _, pending = pending.partition(b"\n")
-            return line.decode().strip()
-
+        command = Commands().next
         send_line({"event": "ready"})
         if await command() != "connect":
             return
@@ -570,12 +587,6 @@ def http_get(port: int, path: str, timeout: float) -> bytes:
     if not head.startswith(b"HTTP/1.1 200"):
         raise BenchError(f"GET {path}: {head[:80]!r}")
     return body
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of a sorted, non-empty list."""
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 def split(n: int) -> list[int]:

@@ -39,5 +39,5 @@ def test_every_benchmark_runs_at_quick_size_for_every_implementation(tmp_path: P
     text = json.dumps(report)
     for impl in ("trouper", "beam", "trio-task", "beam-pg", "beam-registry", "trio-websocket"):
         assert f'"{impl}"' in text, f"{impl} produced no results"
-    for suite in ("actors", "supervision", "pubsub", "websocket", "transports"):
+    for suite in ("actors", "supervision", "pubsub", "websocket", "transports", "scale"):
         assert suite in report["suites"], f"the {suite} suite did not run"
