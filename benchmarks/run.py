@@ -204,18 +204,44 @@ class Suite:
 # --- the actors suite --------------------------------------------------------------------
 
 RATE = "1/s"
+
+
+# The usual kinds of metric, so suites declare each by name only.
+def seconds(name: str) -> Metric:
+    return Metric(name, "s", False, "faster", "slower")
+
+
+def per_second(name: str) -> Metric:
+    return Metric(name, RATE, True, "faster", "slower")
+
+
+def size(name: str) -> Metric:
+    return Metric(name, "B", False, "smaller", "larger")
+
+
+def cpu_us(name: str) -> Metric:
+    return Metric(name, "us", False, "cheaper", "costlier")
+
+
+# What a BEAM implementation needs on PATH, and what to do when it is missing.
+NEEDS_ERL: dict[str, Any] = {
+    "needs": ("erl",),
+    "hint": "Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+}
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("spawn_rate", RATE, True, "faster", "slower"),
-        Metric("bytes_per_process", "B", False, "smaller", "larger"),
-        Metric("teardown_s", "s", False, "faster", "slower"),
-        Metric("fanout_s", "s", False, "faster", "slower"),
-        Metric("round_trips_per_s", RATE, True, "faster", "slower"),
-        Metric("calls_per_s", RATE, True, "faster", "slower"),
-        Metric("msgs_per_s", RATE, True, "faster", "slower"),
+        per_second("spawn_rate"),
+        size("bytes_per_process"),
+        seconds("teardown_s"),
+        seconds("fanout_s"),
+        per_second("round_trips_per_s"),
+        per_second("calls_per_s"),
+        per_second("msgs_per_s"),
         # Reported by beam only: erlang:memory(total) growth per process.
-        Metric("erlang_bytes_per_process", "B", False, "smaller", "larger"),
+        size("erlang_bytes_per_process"),
     )
 }
 
@@ -303,8 +329,7 @@ ACTORS = Suite(
             "beam",
             ("bash", str(BENCH_DIR / "beam" / "run_beam.sh")),
             BENCH_DIR / "beam" / "run_beam.sh",
-            needs=("erl",),
-            hint="Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+            **NEEDS_ERL,
         ),
         Impl(
             "trio-task",
@@ -341,10 +366,10 @@ SUPERVISION = Suite(
     metrics={
         m.name: m
         for m in (
-            Metric("start_rate", RATE, True, "faster", "slower"),
-            Metric("bytes_per_child", "B", False, "smaller", "larger"),
-            Metric("shutdown_s", "s", False, "faster", "slower"),
-            Metric("restarts_per_s", RATE, True, "faster", "slower"),
+            per_second("start_rate"),
+            size("bytes_per_child"),
+            seconds("shutdown_s"),
+            per_second("restarts_per_s"),
             Metric("restart_latency_us", "us", False, "faster", "slower"),
             Metric("restart_latency_p99_us", "us", False, "faster", "slower"),
         )
@@ -374,8 +399,7 @@ SUPERVISION = Suite(
             "beam",
             ("bash", str(BENCH_DIR / "beam" / "run_beam_supervision.sh")),
             BENCH_DIR / "beam" / "run_beam_supervision.sh",
-            needs=("erl",),
-            hint="Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+            **NEEDS_ERL,
         ),
     ),
     targets=(Target("sup_children", "shutdown_s", "<=", 5, "<= 5 s", frozenset({1_000_000})),),
@@ -411,14 +435,14 @@ PUBSUB = Suite(
     metrics={
         m.name: m
         for m in (
-            Metric("subscribe_rate", RATE, True, "faster", "slower"),
-            Metric("bytes_per_subscription", "B", False, "smaller", "larger"),
-            Metric("erlang_bytes_per_subscription", "B", False, "smaller", "larger"),
-            Metric("broadcast_s", "s", False, "faster", "slower"),
-            Metric("broadcast_call_s", "s", False, "faster", "slower"),
-            Metric("bytes_per_subscriber", "B", False, "smaller", "larger"),
-            Metric("erlang_bytes_per_subscriber", "B", False, "smaller", "larger"),
-            Metric("fanout_s", "s", False, "faster", "slower"),
+            per_second("subscribe_rate"),
+            size("bytes_per_subscription"),
+            size("erlang_bytes_per_subscription"),
+            seconds("broadcast_s"),
+            seconds("broadcast_call_s"),
+            size("bytes_per_subscriber"),
+            size("erlang_bytes_per_subscriber"),
+            seconds("fanout_s"),
         )
     },
     benches=(
@@ -457,8 +481,7 @@ PUBSUB = Suite(
             "beam-pg",
             ("bash", str(PUBSUB_BEAM)),
             PUBSUB_BEAM,
-            needs=("erl",),
-            hint="Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+            **NEEDS_ERL,
             env={"PUBSUB_BENCH_BACKEND": "pg"},
             sizes={"subscribe": {1_000_000: 20_000}},  # one by one, pg joins are O(n^2)
         ),
@@ -466,8 +489,7 @@ PUBSUB = Suite(
             "beam-registry",
             ("bash", str(PUBSUB_BEAM)),
             PUBSUB_BEAM,
-            needs=("erl",),
-            hint="Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+            **NEEDS_ERL,
             env={"PUBSUB_BENCH_BACKEND": "registry"},
         ),
     ),
@@ -496,13 +518,13 @@ WEBSOCKET = Suite(
     metrics={
         m.name: m
         for m in (
-            Metric("connect_rate", RATE, True, "faster", "slower"),
-            Metric("server_bytes_per_connection", "B", False, "smaller", "larger"),
-            Metric("server_cpu_us_per_connection", "us", False, "cheaper", "costlier"),
-            Metric("broadcast_s", "s", False, "faster", "slower"),
-            Metric("broadcast_p50_s", "s", False, "faster", "slower"),
-            Metric("broadcast_p99_s", "s", False, "faster", "slower"),
-            Metric("broadcast_server_s", "s", False, "faster", "slower"),
+            per_second("connect_rate"),
+            size("server_bytes_per_connection"),
+            cpu_us("server_cpu_us_per_connection"),
+            seconds("broadcast_s"),
+            seconds("broadcast_p50_s"),
+            seconds("broadcast_p99_s"),
+            seconds("broadcast_server_s"),
         )
     },
     benches=(
@@ -561,9 +583,9 @@ CLUSTER = Suite(
     metrics={
         m.name: m
         for m in (
-            Metric("fanout_s", "s", False, "faster", "slower"),
-            Metric("fanout_local_s", "s", False, "faster", "slower"),
-            Metric("fanout_remote_s", "s", False, "faster", "slower"),
+            seconds("fanout_s"),
+            seconds("fanout_local_s"),
+            seconds("fanout_remote_s"),
             Metric("latency_p50_us", "us", False, "faster", "slower"),
             Metric("latency_p99_us", "us", False, "faster", "slower"),
             Metric("rtt_p50_us", "us", False, "faster", "slower"),
@@ -606,8 +628,7 @@ CLUSTER = Suite(
             "beam-pg",
             ("bash", str(PUBSUB_BEAM)),
             PUBSUB_BEAM,
-            needs=("erl",),
-            hint="Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+            **NEEDS_ERL,
             env={"PUBSUB_BENCH_BACKEND": "pg"},
         ),
     ),
@@ -638,12 +659,12 @@ FANOUT = Suite(
     metrics={
         m.name: m
         for m in (
-            Metric("join_s", "s", False, "faster", "slower"),
-            Metric("joins_per_s", RATE, True, "faster", "slower"),
-            Metric("bytes_per_subscriber", "B", False, "smaller", "larger"),
-            Metric("fanout_s", "s", False, "faster", "slower"),
+            seconds("join_s"),
+            per_second("joins_per_s"),
+            size("bytes_per_subscriber"),
+            seconds("fanout_s"),
             # Reported by beam only: erlang:memory(total) growth per subscriber.
-            Metric("erlang_bytes_per_subscriber", "B", False, "smaller", "larger"),
+            size("erlang_bytes_per_subscriber"),
         )
     },
     benches=(
@@ -666,16 +687,14 @@ FANOUT = Suite(
             "beam-pg",
             ("bash", str(PUBSUB_BEAM)),
             PUBSUB_BEAM,
-            needs=("erl",),
-            hint="Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+            **NEEDS_ERL,
             env={"PUBSUB_BENCH_BACKEND": "pg"},
         ),
         Impl(
             "beam-registry",
             ("bash", str(PUBSUB_BEAM)),
             PUBSUB_BEAM,
-            needs=("erl",),
-            hint="Install Erlang with `bash benchmarks/beam/setup.sh` (or pass --setup).",
+            **NEEDS_ERL,
             env={"PUBSUB_BENCH_BACKEND": "registry"},
         ),
     ),
@@ -757,27 +776,27 @@ SCALE = Suite(
     metrics={
         m.name: m
         for m in (
-            Metric("connect_rate", RATE, True, "faster", "slower"),
-            Metric("server_cpu_us_per_connection", "us", False, "cheaper", "costlier"),
-            Metric("client_cpu_us_per_connection", "us", False, "cheaper", "costlier"),
+            per_second("connect_rate"),
+            cpu_us("server_cpu_us_per_connection"),
+            cpu_us("client_cpu_us_per_connection"),
             Metric("connections_held", "conns", True, "more", "fewer"),
-            Metric("server_bytes_per_connection", "B", False, "smaller", "larger"),
-            Metric("server_cpu_us_per_heartbeat", "us", False, "cheaper", "costlier"),
-            Metric("broadcast_p50_s", "s", False, "faster", "slower"),
-            Metric("broadcast_p99_s", "s", False, "faster", "slower"),
-            Metric("broadcast_s", "s", False, "faster", "slower"),
-            Metric("broadcast_worst_s", "s", False, "faster", "slower"),
-            Metric("broadcast_local_p99_s", "s", False, "faster", "slower"),
-            Metric("broadcast_remote_p99_s", "s", False, "faster", "slower"),
-            Metric("server_cpu_us_per_delivery", "us", False, "cheaper", "costlier"),
-            Metric("client_cpu_us_per_delivery", "us", False, "cheaper", "costlier"),
+            size("server_bytes_per_connection"),
+            cpu_us("server_cpu_us_per_heartbeat"),
+            seconds("broadcast_p50_s"),
+            seconds("broadcast_p99_s"),
+            seconds("broadcast_s"),
+            seconds("broadcast_worst_s"),
+            seconds("broadcast_local_p99_s"),
+            seconds("broadcast_remote_p99_s"),
+            cpu_us("server_cpu_us_per_delivery"),
+            cpu_us("client_cpu_us_per_delivery"),
             Metric("killed_channels", "kills", None),
             Metric("killed_connections", "kills", None),
             Metric("rejoined", "conns", None),
             Metric("untouched", "conns", None),
             Metric("violations", "count", False, "fewer", "more"),
-            Metric("rejoin_p50_s", "s", False, "faster", "slower"),
-            Metric("rejoin_p99_s", "s", False, "faster", "slower"),
+            seconds("rejoin_p50_s"),
+            seconds("rejoin_p99_s"),
         )
     },
     benches=(

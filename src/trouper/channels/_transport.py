@@ -88,15 +88,11 @@ async def _open(
     if inspect.isawaitable(assigns):
         assigns = await assigns
     if assigns is None:
-        await send_all(sock, _forbidden())
+        await send_all(sock, refused(403, "forbidden"))
         return None
     session, ws, accept = open_session(sock, admission, endpoint, handler, assigns, trailing)
     session.transport.write(accept)
     return session, ws
-
-
-def _forbidden() -> bytes:
-    return refused(403, "forbidden")
 
 
 async def _run_session(sock: stdlib_socket.socket, ws: WSConnection, session: Session) -> None:
